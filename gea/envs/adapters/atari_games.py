@@ -1,0 +1,1 @@
+"""Adapter module atari_games (being written)."""

@@ -1,0 +1,1 @@
+"""Adapter module habitat_tasks (being written)."""

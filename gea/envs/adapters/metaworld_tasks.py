@@ -1,0 +1,1 @@
+"""Adapter module metaworld_tasks (being written)."""

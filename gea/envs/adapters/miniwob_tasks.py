@@ -1,0 +1,1 @@
+"""Adapter module miniwob_tasks (being written)."""

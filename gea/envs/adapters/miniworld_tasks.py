@@ -1,0 +1,1 @@
+"""Adapter module miniworld_tasks (being written)."""

@@ -1,0 +1,1 @@
+"""Adapter module procgen_games (being written)."""

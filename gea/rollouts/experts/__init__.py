@@ -1,0 +1,63 @@
+"""Expert registry: scripted, bot and RL experts that act in a contract env using privileged state.
+
+An expert is created for one env id, lives in the same process as its env, and reads whatever it
+needs (simulator state, DOM, grid) from ``env.unwrapped``. Register one with ``@register_expert``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import gymnasium as gym
+
+from gea.errors import UnknownEnvError
+
+
+class Expert(Protocol):
+    """A policy with privileged access to its environment."""
+
+    def reset(self, env: gym.Env[Any, Any]) -> None:
+        """Prepare for a new episode; called right after ``env.reset``."""
+
+    def act(self, env: gym.Env[Any, Any], observation: dict[str, Any]) -> Any:
+        """The native action to take now."""
+
+
+ExpertFactory = Callable[[str], Expert]
+
+_EXPERTS: dict[str, ExpertFactory] = {}
+
+
+def register_expert(pattern: str) -> Callable[[ExpertFactory], ExpertFactory]:
+    """Decorator: ``factory(env_id) -> Expert`` serves every env id matching the glob ``pattern``."""
+
+    def decorator(factory: ExpertFactory) -> ExpertFactory:
+        _EXPERTS[pattern] = factory
+        return factory
+
+    return decorator
+
+
+def _load_builtin_experts() -> None:
+    # Imported lazily: each module registers its experts on import.
+    from gea.rollouts.experts import builtin  # noqa: F401
+
+
+def has_expert(env_id: str) -> bool:
+    """Whether some registered expert serves ``env_id``."""
+    _load_builtin_experts()
+    return any(fnmatch.fnmatchcase(env_id, pattern) for pattern in _EXPERTS)
+
+
+def make_expert(env_id: str) -> Expert:
+    """Create the expert that serves ``env_id``."""
+    _load_builtin_experts()
+    for pattern, factory in _EXPERTS.items():
+        if fnmatch.fnmatchcase(env_id, pattern):
+            return factory(env_id)
+    raise UnknownEnvError(f"no expert is registered for {env_id!r}; registered patterns: {sorted(_EXPERTS)}")
+
+
+__all__ = ["Expert", "has_expert", "make_expert", "register_expert"]

@@ -1,0 +1,73 @@
+"""Registry, contract wrapper and generic Gymnasium adapter."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import gea.envs
+from gea.errors import InvalidActionError, MissingDependencyError, UnknownEnvError
+
+
+def test_unknown_id_lists_close_matches() -> None:
+    with pytest.raises(UnknownEnvError, match="Did you mean: cartpole"):
+        gea.envs.make("cartpol")
+
+
+def test_missing_dependency_names_the_extra() -> None:
+    spec = gea.envs.EmbodimentSpec(
+        id="test:needs-missing",
+        domain="game",
+        action=gea.envs.DiscreteActions(("noop",)),
+        description="d",
+        simulator="s",
+        extra="nothing-here",
+    )
+    gea.envs.register(spec, requires=("module_that_does_not_exist_42",))(lambda **kw: None)
+    assert not gea.envs.is_available("test:needs-missing")
+    with pytest.raises(MissingDependencyError, match=r"pip install 'gea\[nothing-here\]'"):
+        gea.envs.make("test:needs-missing")
+
+
+@pytest.mark.parametrize("env_id", ["cartpole", "gym:CartPole-v1", "gym:Pendulum-v1"])
+def test_generic_adapter_follows_contract(env_id: str) -> None:
+    env = gea.envs.make(env_id, image_size=32)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    assert obs["image"].shape == (32, 32, 3) and obs["image"].dtype == np.uint8
+    assert obs["proprio"].dtype == np.float32
+    assert info["success"] is False
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert isinstance(info["success"], bool)
+    again, _ = env.reset(seed=3)
+    np.testing.assert_array_equal(obs["proprio"], again["proprio"])
+    env.close()
+
+
+def test_discrete_action_by_name_and_bad_actions() -> None:
+    env = gea.envs.make("cartpole")
+    env.reset(seed=0)
+    env.step("push right")
+    with pytest.raises(InvalidActionError, match="out of range"):
+        env.step(7)
+    with pytest.raises(InvalidActionError, match="unknown action name"):
+        env.step("jump")
+    with pytest.raises(InvalidActionError, match="expected one integer"):
+        env.step(np.array([0.5]))
+    env.close()
+
+
+def test_continuous_action_shape_error() -> None:
+    env = gea.envs.make("gym:Pendulum-v1")
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"shape \(1,\)"):
+        env.step(np.zeros(3))
+    env.close()
+
+
+def test_success_from_return_threshold() -> None:
+    env = gea.envs.make("cartpole", max_episode_steps=600)
+    env.unwrapped.success_return = 3.0
+    env.reset(seed=0)
+    successes = [env.step(0)[4]["success"] for _ in range(3)]
+    assert successes == [False, False, True]
+    env.close()
