@@ -93,12 +93,17 @@ def spec(env_id: str) -> EmbodimentSpec:
     return _entry(env_id).spec
 
 
-def list_envs(domain: str | None = None, contains: str | None = None) -> list[str]:
-    """Registered ids, optionally only those of one domain or containing a substring."""
+def list_envs(domain: str | None = None, contains: str | None = None, tag: str | None = None) -> list[str]:
+    """Registered ids, optionally only those of one domain, containing a substring, or carrying a tag.
+
+    Tags name task sets, e.g. ``MT10``, ``ML45-train``, ``ML45-test`` for Meta-World.
+    """
     return sorted(
         env_id
         for env_id, entry in _REGISTRY.items()
-        if (domain is None or entry.spec.domain == domain) and (contains is None or contains in env_id)
+        if (domain is None or entry.spec.domain == domain)
+        and (contains is None or contains in env_id)
+        and (tag is None or tag in entry.spec.tags)
     )
 
 

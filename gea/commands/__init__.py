@@ -1,0 +1,1 @@
+"""Implementations of the `gea` subcommands, one module each."""

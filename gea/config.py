@@ -1,0 +1,54 @@
+"""Hydra structured configs: compose a job's YAML onto its dataclass schema so typos fail early."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gea.errors import ConfigError
+
+CONFIG_MODULE = "gea.configs"
+SchemaT = TypeVar("SchemaT")
+
+
+def load_job_config(job: str, schema: type[SchemaT], overrides: Sequence[str] = ()) -> SchemaT:
+    """Compose ``gea/configs/<job>.yaml`` with command-line ``overrides`` and validate it against ``schema``.
+
+    The YAML file lists ``<job>_schema`` first in its defaults; an unknown key or a value of the wrong
+    type raises ``ConfigError`` naming the key.
+    """
+    ConfigStore.instance().store(name=f"{job}_schema", node=schema)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            composed = compose(config_name=job, overrides=list(overrides))
+        return OmegaConf.to_object(composed)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as error:
+        keys = ", ".join(field.name for field in dataclasses.fields(schema))  # type: ignore[arg-type]
+        message = str(error).split("\nTo append to your config")[0]
+        raise ConfigError(f"invalid configuration for `gea {job}`: {message}\nValid top-level keys: {keys}") from error
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def save_config(config: Any, path: Path) -> None:
+    """Write a resolved dataclass config as YAML (atomically) next to a run's outputs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = OmegaConf.to_yaml(OmegaConf.structured(config))
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A plain dict of a dataclass config (for logging and JSON reports)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,25 @@
+"""Evaluation suites: which tasks to run, how many episodes, which seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SuiteTask:
+    """One entry of a suite."""
+
+    env: str
+    episodes: int = 10
+    max_steps: int | None = None
+    split: str = "seen"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SuiteConfig:
+    """A named list of tasks (``gea/configs/suite/<name>.yaml``)."""
+
+    name: str = "custom"
+    tasks: list[SuiteTask] = field(default_factory=list)
