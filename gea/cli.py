@@ -15,7 +15,8 @@ from gea.errors import GEAError
 # command -> (module exposing ``main(argv) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("gea.commands.envs", "list environments (`envs list`) or show one (`envs show ID`)"),
-    "eval": ("gea.commands.evaluate", "evaluate policies on a suite and write a report (Hydra overrides)"),
+    "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),
+    "report": ("gea.commands.report", "show one results.json or compare two (`report compare A B`)"),
 }
 
 

@@ -34,12 +34,22 @@ def test_envs_show_unknown_id_is_a_clear_error(capsys: pytest.CaptureFixture[str
 
 
 def test_eval_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["eval", "suite.tasks=[{env: cartpole, episodes: 2}]", f"out_dir={tmp_path}", "agents=[random]"]
+    args = [
+        "eval",
+        "suite.tasks=[{env: cartpole, episodes: 2}]",
+        f"out_dir={tmp_path}",
+        "agents=[random]",
+        "videos_per_task=0",
+    ]
     assert main(args) == 0
     assert "cartpole" in capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["scores"][0]["episodes"] == 2
-    assert (tmp_path / "config.yaml").exists()
+    assert results["tasks"][0]["episodes"] == 2
+    for name in ("config.yaml", "results.csv", "report.md", "plots/game.png"):
+        assert (tmp_path / name).exists(), name
+    assert main(["report", "show", str(tmp_path)]) == 0
+    assert main(["report", "compare", str(tmp_path), str(tmp_path / "results.json")]) == 0
+    assert "+0" in capsys.readouterr().out
 
 
 def test_eval_typo_in_key_fails_early(capsys: pytest.CaptureFixture[str]) -> None:

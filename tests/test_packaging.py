@@ -44,7 +44,12 @@ def test_non_editable_install_finds_configs_from_any_folder(installed_wheel: Pat
     assert f"GEA_FILE {installed_wheel}" in listing.stdout
     assert "cartpole" in listing.stdout  # registered from the packaged YAML config
     evaluation = _run_installed(
-        installed_wheel, tmp_path, "eval", "suite.tasks=[{env: cartpole, episodes: 1}]", "agents=[random]", "out_dir=out"
+        installed_wheel,
+        tmp_path,
+        "eval",
+        "suite.tasks=[{env: cartpole, episodes: 1}]",
+        "agents=[random]",
+        "out_dir=out",
     )
     assert evaluation.returncode == 0, evaluation.stderr
     assert (tmp_path / "out" / "results.json").exists()

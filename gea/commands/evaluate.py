@@ -1,4 +1,4 @@
-"""``gea eval [overrides]``: evaluate agents on a suite and print the success table."""
+"""``gea eval [overrides]``: evaluate agents on a suite, print the tables and write the report."""
 
 from __future__ import annotations
 
@@ -6,31 +6,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gea.config import load_job_config, save_config
-from gea.rollouts.evaluate import EvalConfig, TaskScore, evaluate, write_results
-from gea.table import format_table
+from gea.rollouts.evaluate import EvalConfig, evaluate_with_progress, plan_runs
+from gea.rollouts.report import domain_table, success_table, write_report
 
 HELP = """usage: gea eval [key=value ...]
 
-Evaluate agents on a suite of tasks with the same seeds for every agent.
+Evaluate agents on a suite of tasks with the same seeds for every agent, then write
+results.json, results.csv, report.md, plots/<domain>.png, videos/ and tensorboard/ into out_dir.
+A rerun with the same settings reuses finished tasks (resume=false to start over).
+
 Overrides (Hydra syntax), e.g.:
-  suite=quick                 suite file from gea/configs/suite/
-  agents=[random,expert]      agents to compare
+  suite=quick                 a suite from gea/configs/suite/ (quick, metaworld, babyai, procgen, ...)
+  agents=[random,expert]      agents to compare side by side
   seed=0 image_size=64        seeds and image size
-  out_dir=outputs/eval        where results.json and config.yaml go
+  num_workers=2               evaluate tasks in parallel processes
+  videos_per_task=1           mp4 videos of the first episodes of each task
+  out_dir=outputs/eval        where everything is written
 """
-
-
-def success_table(scores: list[TaskScore], agents: Sequence[str]) -> str:
-    """One row per task, one success-rate column per agent (``-`` where the agent does not apply)."""
-    by_task: dict[str, dict[str, TaskScore]] = {}
-    for score in scores:
-        by_task.setdefault(score.env_id, {})[score.agent] = score
-    rows = []
-    for env_id, per_agent in by_task.items():
-        domain = next(iter(per_agent.values())).domain
-        cells = [f"{100 * per_agent[a].success_rate:.0f}%" if a in per_agent else "-" for a in agents]
-        rows.append([env_id, domain, *cells])
-    return format_table(["task", "domain", *[f"{a} success" for a in agents]], rows)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -41,9 +33,12 @@ def main(argv: Sequence[str]) -> int:
     config = load_job_config("eval", EvalConfig, argv)
     out_dir = Path(config.out_dir)
     save_config(config, out_dir / "config.yaml")
-    scores = evaluate(config)
-    path = write_results(scores, config, out_dir)
+    results = evaluate_with_progress(config)
+    _, skipped = plan_runs(config)
+    payload = write_report(config, results, [task.env for task in skipped], out_dir)
     print()
-    print(success_table(scores, config.agents))
-    print(f"\nresults: {path}")
+    print(success_table(payload))
+    print()
+    print(domain_table(payload))
+    print(f"\nreport: {out_dir / 'report.md'}")
     return 0

@@ -5,6 +5,10 @@
 action, and whose ``info["success"]`` is a bool on every step.
 """
 
+from gea.envs.headless import apply_headless_defaults
+
+apply_headless_defaults()
+
 from gea.envs import adapters as _adapters  # noqa: F401  (registers every adapter)
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ContractWrapper, ImageObservationEnv, observation_space
 from gea.envs.registry import (

@@ -33,9 +33,7 @@ def observation_space(image_size: ImageSize, proprio_dim: int | None = None) -> 
     """The contract's observation space: uint8 ``image``, str ``instruction``, optional ``proprio``."""
     entries: dict[str, spaces.Space[Any]] = {
         "image": spaces.Box(0, 255, shape=(*image_size, 3), dtype=np.uint8),
-        "instruction": spaces.Text(
-            max_length=INSTRUCTION_MAX_LENGTH, min_length=0, charset=INSTRUCTION_CHARSET
-        ),
+        "instruction": spaces.Text(max_length=INSTRUCTION_MAX_LENGTH, min_length=0, charset=INSTRUCTION_CHARSET),
     }
     if proprio_dim is not None:
         entries["proprio"] = spaces.Box(-np.inf, np.inf, shape=(proprio_dim,), dtype=np.float32)

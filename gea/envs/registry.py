@@ -117,8 +117,7 @@ def make(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gy
     if missing:
         extra = entry.spec.extra or "all"
         raise MissingDependencyError(
-            f"{env_id} needs {', '.join(missing)}, which is not installed. "
-            f"Install it with: pip install 'gea[{extra}]'"
+            f"{env_id} needs {', '.join(missing)}, which is not installed. Install it with: pip install 'gea[{extra}]'"
         )
     env = entry.factory(**{**dict(entry.default_kwargs), **kwargs})
     env = ContractWrapper(env, entry.spec)

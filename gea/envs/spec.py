@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Domain = Literal["manipulation", "navigation", "game", "ui", "planning"]
 DOMAINS: tuple[str, ...] = ("manipulation", "navigation", "game", "ui", "planning")
@@ -46,7 +46,7 @@ class TextActions:
     kind: Literal["text"] = "text"
 
 
-ActionSpec = Union[ContinuousActions, DiscreteActions, TextActions]
+ActionSpec = ContinuousActions | DiscreteActions | TextActions
 
 
 @dataclass(frozen=True)

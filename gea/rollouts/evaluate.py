@@ -1,9 +1,17 @@
-"""Evaluate agents on a suite: same seeds for every agent, one row per (task, agent)."""
+"""Evaluate agents on a suite: same seeds for every agent, one result file per (agent, task).
+
+Each finished (agent, task) pair is written atomically to ``<out_dir>/tasks/``; a rerun with the same
+settings reuses those files, so a crashed or killed evaluation resumes where it stopped and ends
+with the same numbers as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import multiprocessing
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +19,11 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
-from gea.agents.baselines import RandomAgent
-from gea.rollouts.episodes import EpisodeAgent, EpisodeResult, run_episode
-from gea.rollouts.experts import has_expert, make_expert
+from gea.rollouts.agents import make_agent
+from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
+
+RESULTS_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -26,89 +35,178 @@ class EvalConfig:
     seed: int = 0
     image_size: int = 64
     end_on_success: bool = True
+    videos_per_task: int = 1
+    num_workers: int = 1
+    resume: bool = True
     out_dir: str = "outputs/eval"
 
 
 @dataclass(frozen=True)
-class TaskScore:
-    """Aggregate of one agent's episodes on one task."""
+class TaskRun:
+    """One (agent, task) pair to evaluate, with everything that determines its result."""
 
+    agent: str
+    task: SuiteTask
+    seed: int
+    image_size: int
+    end_on_success: bool
+    videos: int
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a stored result must match to be reused."""
+        return {
+            "agent": self.agent,
+            "env": self.task.env,
+            "episodes": self.task.episodes,
+            "max_steps": self.task.max_steps,
+            "env_kwargs": dict(self.task.env_kwargs),
+            "seed": self.seed,
+            "image_size": self.image_size,
+            "end_on_success": self.end_on_success,
+        }
+
+
+@dataclass
+class TaskResult:
+    """All episodes of one agent on one task."""
+
+    agent: str
     env_id: str
     domain: str
-    agent: str
-    episodes: int
-    success_rate: float
-    mean_return: float
-    mean_length: float
+    split: str
+    episodes: list[EpisodeResult]
+    agent_available: bool = True
+
+    @property
+    def success_rate(self) -> float:
+        """Fraction of successful episodes."""
+        return sum(e.success for e in self.episodes) / max(1, len(self.episodes))
+
+    @property
+    def mean_return(self) -> float:
+        """Mean undiscounted episode return."""
+        return sum(e.episode_return for e in self.episodes) / max(1, len(self.episodes))
 
 
-def agent_factory(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
-    """Build a named agent for ``env_id``; ``None`` when it does not apply (no expert for the task)."""
-    if name == "random":
-        return RandomAgent(seed)
-    if name == "expert":
-        return make_expert(env_id) if has_expert(env_id) else None
-    raise ValueError(f"unknown agent {name!r}; built-in agents: random, expert")
+def task_seed(seed: int, env_id: str) -> int:
+    """A per-task seed, stable across processes and Python versions."""
+    return (seed * 1_000_003 + zlib.crc32(env_id.encode())) % 2**31
 
 
-def evaluate_task(
-    task: SuiteTask, agent_name: str, config: EvalConfig, progress: Callable[[], None] = lambda: None
-) -> TaskScore | None:
-    """Run ``task.episodes`` episodes of one agent with seeds ``config.seed + i``."""
-    agent = agent_factory(agent_name, task.env, config.seed)
+def slug(text: str) -> str:
+    """A file-name-safe version of an id."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def result_path(out_dir: Path, run: TaskRun) -> Path:
+    """Where the result of one (agent, task) pair is stored."""
+    return out_dir / "tasks" / slug(run.agent) / f"{slug(run.task.env)}.json"
+
+
+def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
+    """Evaluate one agent on one task; records the first ``run.videos`` episodes as mp4."""
+    spec = gea.envs.spec(run.task.env)
+    seed = task_seed(run.seed, run.task.env)
+    agent = make_agent(run.agent, run.task.env, seed)
     if agent is None:
-        return None
-    env = gea.envs.make(task.env, max_episode_steps=task.max_steps, image_size=config.image_size, **task.env_kwargs)
-    results: list[EpisodeResult] = []
+        return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
+    env = gea.envs.make(
+        run.task.env, max_episode_steps=run.task.max_steps, image_size=run.image_size, **run.task.env_kwargs
+    )
+    if run.videos > 0:
+        from gea.envs.recording import RecordEpisodes
+
+        folder = out_dir / "videos" / slug(run.agent)
+        env = RecordEpisodes(env, folder, max_episodes=run.videos, name_prefix=slug(run.task.env))
     try:
-        for index in range(task.episodes):
-            results.append(run_episode(env, agent, config.seed + index, task.env, config.end_on_success))
-            progress()
+        episodes = [
+            run_episode(env, agent, seed + index, run.task.env, run.end_on_success)
+            for index in range(run.task.episodes)
+        ]
     finally:
         env.close()
-    count = len(results)
-    return TaskScore(
-        env_id=task.env,
-        domain=gea.envs.spec(task.env).domain,
-        agent=agent_name,
-        episodes=count,
-        success_rate=sum(r.success for r in results) / count,
-        mean_return=sum(r.episode_return for r in results) / count,
-        mean_length=sum(r.length for r in results) / count,
-    )
+    return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, episodes)
 
 
-def evaluate(config: EvalConfig) -> list[TaskScore]:
-    """Evaluate every agent on every available task of the suite; skipped tasks are reported on stderr."""
-    tasks = [task for task in config.suite.tasks if gea.envs.is_available(task.env)]
-    for task in config.suite.tasks:
-        if task not in tasks:
-            tqdm.write(f"skipping {task.env}: missing {', '.join(gea.envs.missing_modules(task.env))}")
-    total = sum(task.episodes for task in tasks) * len(config.agents)
-    scores: list[TaskScore] = []
-    with tqdm(total=total, desc="eval", unit="episode") as bar:
-        for task in tasks:
-            for agent_name in config.agents:
-                bar.set_postfix_str(f"{task.env} / {agent_name}")
-                score = evaluate_task(task, agent_name, config, lambda: bar.update(1))
-                if score is None:
-                    bar.update(task.episodes)
-                else:
-                    scores.append(score)
-    return scores
+def load_result(path: Path, run: TaskRun) -> TaskResult | None:
+    """A stored result for ``run`` if one exists with the same settings, else ``None``."""
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if stored.get("fingerprint") != run.fingerprint():
+        return None
+    result = stored["result"]
+    result["episodes"] = [EpisodeResult(**episode) for episode in result["episodes"]]
+    return TaskResult(**result)
 
 
-def write_results(scores: list[TaskScore], config: EvalConfig, out_dir: Path) -> Path:
-    """Write ``results.json`` atomically and return its path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "results.json"
-    payload: dict[str, Any] = {
-        "schema_version": 1,
-        "suite": config.suite.name,
-        "seed": config.seed,
-        "scores": [asdict(score) for score in scores],
-    }
+def store_result(path: Path, run: TaskRun, result: TaskResult) -> None:
+    """Write one result atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
+    temporary.write_text(json.dumps({"fingerprint": run.fingerprint(), "result": asdict(result)}, indent=1))
     temporary.replace(path)
-    return path
+
+
+def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
+    result = run_task(run, out_dir)
+    store_result(result_path(out_dir, run), run, result)
+    return result
+
+
+def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
+    """The (agent, task) pairs to run, and the suite tasks skipped because their extra is missing."""
+    available = [task for task in config.suite.tasks if gea.envs.is_available(task.env)]
+    skipped = [task for task in config.suite.tasks if task not in available]
+    runs = [
+        TaskRun(agent, task, config.seed, config.image_size, config.end_on_success, config.videos_per_task)
+        for task in available
+        for agent in config.agents
+    ]
+    return runs, skipped
+
+
+def evaluate(config: EvalConfig) -> Iterator[tuple[TaskRun, TaskResult, bool]]:
+    """Evaluate every (agent, task) pair; yields ``(run, result, reused)`` as each finishes.
+
+    With ``num_workers > 1`` pairs run in parallel worker processes; results do not depend on it.
+    """
+    out_dir = Path(config.out_dir)
+    runs, _ = plan_runs(config)
+    pending = []
+    for run in runs:
+        stored = load_result(result_path(out_dir, run), run) if config.resume else None
+        if stored is not None:
+            yield run, stored, True
+        else:
+            pending.append(run)
+    if config.num_workers <= 1:
+        for run in pending:
+            yield run, _evaluate_and_store(run, out_dir), False
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(config.num_workers, mp_context=context) as pool:
+        futures = {pool.submit(_evaluate_and_store, run, out_dir): run for run in pending}
+        for future in as_completed(futures):
+            yield futures[future], future.result(), False
+
+
+def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
+    """``evaluate`` behind a progress bar showing each task's status; results in suite order."""
+    runs, skipped = plan_runs(config)
+    for task in skipped:
+        tqdm.write(
+            f"skipped {task.env}: needs {', '.join(gea.envs.missing_modules(task.env))} (extra: "
+            f"{gea.envs.spec(task.env).extra})"
+        )
+    finished: dict[tuple[str, str], TaskResult] = {}
+    with tqdm(total=len(runs), desc="eval", unit="task") as bar:
+        for run, result, reused in evaluate(config):
+            finished[(run.agent, run.task.env)] = result
+            status = "reused" if reused else ("n/a" if not result.agent_available else f"{result.success_rate:.0%}")
+            bar.set_postfix_str(f"{run.task.env} / {run.agent}: {status}")
+            bar.update(1)
+    return [finished[(run.agent, run.task.env)] for run in runs]

@@ -100,7 +100,9 @@ def _check_action_space(embodiment: EmbodimentSpec, actual: spaces.Space[Any]) -
     if isinstance(declared, ContinuousActions) and not (
         isinstance(actual, spaces.Box) and actual.shape == (declared.dim,)
     ):
-        raise ConfigError(f"{embodiment.id}: config declares a {declared.dim}-d continuous action, the env has {actual}")
+        raise ConfigError(
+            f"{embodiment.id}: config declares a {declared.dim}-d continuous action, the env has {actual}"
+        )
 
 
 def _spec_from_gym(env_id: str, gym_id: str, config: GymEnvConfig | None) -> EmbodimentSpec:

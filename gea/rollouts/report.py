@@ -1,0 +1,268 @@
+"""Turn evaluation results into ``results.json``, ``results.csv``, ``report.md``, plots and TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gea.rollouts.evaluate import RESULTS_SCHEMA_VERSION, EvalConfig, TaskResult
+from gea.rollouts.metrics import interquartile_mean, wilson_interval
+from gea.rollouts.normalization import normalized_score
+from gea.table import format_table
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One (agent, task) line of the report."""
+
+    agent: str
+    env_id: str
+    domain: str
+    split: str
+    episodes: int
+    successes: int
+    success_rate: float
+    ci_low: float
+    ci_high: float
+    mean_return: float
+    normalized_score: float | None
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    """Aggregate of one agent over the tasks of one domain and split."""
+
+    agent: str
+    domain: str
+    split: str
+    tasks: int
+    mean_success: float
+    iqm_success: float
+    mean_normalized_score: float | None
+
+
+def task_rows(results: list[TaskResult]) -> list[TaskRow]:
+    """Per-task rows with 95% Wilson intervals and normalized scores where the game defines one."""
+    rows = []
+    for result in results:
+        if not result.agent_available:
+            continue
+        successes = sum(e.success for e in result.episodes)
+        low, high = wilson_interval(successes, len(result.episodes))
+        rows.append(
+            TaskRow(
+                agent=result.agent,
+                env_id=result.env_id,
+                domain=result.domain,
+                split=result.split,
+                episodes=len(result.episodes),
+                successes=successes,
+                success_rate=result.success_rate,
+                ci_low=low,
+                ci_high=high,
+                mean_return=result.mean_return,
+                normalized_score=normalized_score(result.env_id, result.mean_return),
+            )
+        )
+    return rows
+
+
+def domain_rows(rows: list[TaskRow]) -> list[DomainRow]:
+    """Per (agent, domain, split) aggregates: mean and IQM of task success rates, mean normalized score."""
+    groups: dict[tuple[str, str, str], list[TaskRow]] = defaultdict(list)
+    for row in rows:
+        groups[(row.agent, row.domain, row.split)].append(row)
+    aggregates = []
+    for (agent, domain, split), members in groups.items():
+        rates = [m.success_rate for m in members]
+        scores = [m.normalized_score for m in members if m.normalized_score is not None]
+        aggregates.append(
+            DomainRow(
+                agent=agent,
+                domain=domain,
+                split=split,
+                tasks=len(members),
+                mean_success=sum(rates) / len(rates),
+                iqm_success=interquartile_mean(rates),
+                mean_normalized_score=sum(scores) / len(scores) if scores else None,
+            )
+        )
+    return aggregates
+
+
+def results_payload(config: EvalConfig, results: list[TaskResult], skipped: list[str]) -> dict[str, Any]:
+    """The versioned ``results.json`` document."""
+    rows = task_rows(results)
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "suite": config.suite.name,
+        "seed": config.seed,
+        "agents": list(config.agents),
+        "skipped_tasks": skipped,
+        "tasks": [asdict(row) for row in rows],
+        "domains": [asdict(row) for row in domain_rows(rows)],
+        "episodes": [{"agent": r.agent, "env_id": r.env_id, **asdict(e)} for r in results for e in r.episodes],
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def success_table(payload: dict[str, Any], markdown: bool = False) -> str:
+    """One row per task, one ``success [95% CI]`` column per agent (``-`` where it does not apply)."""
+    agents = payload["agents"]
+    cells: dict[str, dict[str, str]] = defaultdict(dict)
+    domains: dict[str, str] = {}
+    for row in payload["tasks"]:
+        interval = f"[{_percent(row['ci_low'])}-{_percent(row['ci_high'])}]"
+        cells[row["env_id"]][row["agent"]] = f"{_percent(row['success_rate'])} {interval}"
+        domains[row["env_id"]] = row["domain"]
+    lines = [[env_id, domains[env_id], *(cells[env_id].get(a, "-") for a in agents)] for env_id in cells]
+    return format_table(["task", "domain", *agents], lines, markdown=markdown)
+
+
+def domain_table(payload: dict[str, Any], markdown: bool = False) -> str:
+    """Per-domain aggregates for every agent."""
+    lines = [
+        [
+            row["domain"],
+            row["split"],
+            row["agent"],
+            row["tasks"],
+            _percent(row["mean_success"]),
+            _percent(row["iqm_success"]),
+            "-" if row["mean_normalized_score"] is None else f"{row['mean_normalized_score']:.2f}",
+        ]
+        for row in sorted(payload["domains"], key=lambda r: (r["domain"], r["split"], r["agent"]))
+    ]
+    headers = ["domain", "split", "agent", "tasks", "mean success", "IQM success", "normalized score"]
+    return format_table(headers, lines, markdown=markdown)
+
+
+def markdown_report(payload: dict[str, Any]) -> str:
+    """``report.md``: per-task and per-domain tables."""
+    skipped = payload["skipped_tasks"]
+    parts = [
+        f"# Evaluation: suite `{payload['suite']}`, seed {payload['seed']}",
+        "",
+        "## Success rate per task (95% Wilson interval)",
+        "",
+        success_table(payload, markdown=True),
+        "",
+        "## Per domain",
+        "",
+        domain_table(payload, markdown=True),
+        "",
+    ]
+    if skipped:
+        parts += [f"Skipped (simulator not installed): {', '.join(skipped)}", ""]
+    return "\n".join(parts)
+
+
+def plot_domains(payload: dict[str, Any], folder: Path) -> list[Path]:
+    """One bar chart PNG per domain: success rate per task and agent, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in payload["tasks"]:
+        by_domain[row["domain"]].append(row)
+    paths = []
+    agents = payload["agents"]
+    for domain, rows in sorted(by_domain.items()):
+        tasks = list(dict.fromkeys(row["env_id"] for row in rows))
+        width = 0.8 / max(1, len(agents))
+        figure, axes = plt.subplots(figsize=(max(4.0, 1.3 * len(tasks) + 1.5), 3.4))
+        for index, agent in enumerate(agents):
+            mine = {row["env_id"]: row for row in rows if row["agent"] == agent}
+            positions = [i + index * width for i, task in enumerate(tasks) if task in mine]
+            values = [100 * mine[task]["success_rate"] for task in tasks if task in mine]
+            errors = [
+                [100 * (mine[t]["success_rate"] - mine[t]["ci_low"]) for t in tasks if t in mine],
+                [100 * (mine[t]["ci_high"] - mine[t]["success_rate"]) for t in tasks if t in mine],
+            ]
+            axes.bar(positions, values, width, yerr=errors, capsize=3, label=agent)
+        axes.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))])
+        axes.set_xticklabels([t.split(":", 1)[-1] for t in tasks], rotation=20, ha="right", fontsize=8)
+        axes.set_ylabel("success %")
+        axes.set_ylim(0, 105)
+        axes.set_title(f"{domain} (suite {payload['suite']})")
+        axes.legend(fontsize=8)
+        figure.tight_layout()
+        path = folder / f"{domain}.png"
+        temporary = folder / f".{domain}.tmp.png"
+        figure.savefig(temporary, dpi=110)
+        plt.close(figure)
+        temporary.replace(path)
+        paths.append(path)
+    return paths
+
+
+def log_tensorboard(payload: dict[str, Any], folder: Path) -> None:
+    """Success rate and mean return per (agent, task) as TensorBoard scalars."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    try:
+        for row in payload["tasks"]:
+            writer.add_scalar(f"success/{row['agent']}/{row['env_id']}", row["success_rate"], 0)
+            writer.add_scalar(f"return/{row['agent']}/{row['env_id']}", row["mean_return"], 0)
+    finally:
+        writer.close()
+
+
+def write_report(config: EvalConfig, results: list[TaskResult], skipped: list[str], out_dir: Path) -> dict[str, Any]:
+    """Write results.json, results.csv, report.md, plots/ and tensorboard/ into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = results_payload(config, results, skipped)
+    _write_atomic(out_dir / "results.json", json.dumps(payload, indent=2))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(TaskRow.__dataclass_fields__))
+    writer.writeheader()
+    writer.writerows(payload["tasks"])
+    _write_atomic(out_dir / "results.csv", buffer.getvalue())
+    _write_atomic(out_dir / "report.md", markdown_report(payload))
+    plot_domains(payload, out_dir / "plots")
+    log_tensorboard(payload, out_dir / "tensorboard")
+    return payload
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read a ``results.json`` (or the folder holding it), checking its schema version."""
+    path = path / "results.json" if path.is_dir() else path
+    payload = json.loads(path.read_text())
+    if payload.get("schema_version") != RESULTS_SCHEMA_VERSION:
+        raise ValueError(f"{path}: results schema {payload.get('schema_version')}, expected {RESULTS_SCHEMA_VERSION}")
+    return payload
+
+
+def compare_table(first: dict[str, Any], second: dict[str, Any], markdown: bool = False) -> str:
+    """Success rate per (task, agent) in two result files, with the difference."""
+
+    def index(payload: dict[str, Any]) -> dict[tuple[str, str], float]:
+        return {(row["env_id"], row["agent"]): row["success_rate"] for row in payload["tasks"]}
+
+    a, b = index(first), index(second)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        delta = "-" if left is None or right is None else f"{100 * (right - left):+.0f}"
+        lines.append(
+            [key[0], key[1], "-" if left is None else _percent(left), "-" if right is None else _percent(right), delta]
+        )
+    return format_table(["task", "agent", "A", "B", "B-A (points)"], lines, markdown=markdown)
