@@ -115,9 +115,9 @@ def make(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gy
     entry = _entry(env_id)
     missing = missing_modules(env_id)
     if missing:
-        extra = entry.spec.extra or "all"
+        how = entry.spec.install_hint or f"pip install 'gea[{entry.spec.extra or 'all'}]'"
         raise MissingDependencyError(
-            f"{env_id} needs {', '.join(missing)}, which is not installed. Install it with: pip install 'gea[{extra}]'"
+            f"{env_id} needs {', '.join(missing)}, which is not installed. Install it with: {how}"
         )
     env = entry.factory(**{**dict(entry.default_kwargs), **kwargs})
     env = ContractWrapper(env, entry.spec)

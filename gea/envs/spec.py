@@ -63,6 +63,8 @@ class EmbodimentSpec:
     max_episode_steps: int = 500
     extra: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    install_hint: str | None = None
+    """How to install the simulator when ``pip install 'gea[extra]'`` alone is not enough."""
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
