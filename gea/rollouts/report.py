@@ -193,8 +193,8 @@ def plot_domains(payload: dict[str, Any], folder: Path) -> list[Path]:
             positions = [i + index * width for i, task in enumerate(tasks) if task in mine]
             values = [100 * mine[task]["success_rate"] for task in tasks if task in mine]
             errors = [
-                [100 * (mine[t]["success_rate"] - mine[t]["ci_low"]) for t in tasks if t in mine],
-                [100 * (mine[t]["ci_high"] - mine[t]["success_rate"]) for t in tasks if t in mine],
+                [max(0.0, 100 * (mine[t]["success_rate"] - mine[t]["ci_low"])) for t in tasks if t in mine],
+                [max(0.0, 100 * (mine[t]["ci_high"] - mine[t]["success_rate"])) for t in tasks if t in mine],
             ]
             axes.bar(positions, values, width, yerr=errors, capsize=3, label=agent)
         axes.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))])
