@@ -1,0 +1,44 @@
+"""The MiniWorld shortest-path oracle reaches the goal from privileged positions."""
+
+import importlib.util
+
+import pytest
+
+import gea.envs
+from gea.rollouts.experts import has_expert, make_expert
+
+# Not importorskip: importing miniworld before the adapter sets pyglet's headless option needs an X display.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("miniworld") is None, reason="miniworld (the nav3d extra) is not installed"
+)
+
+
+def success_rate(env_id: str, episodes: int) -> float:
+    """Fraction of ``episodes`` (seeds 0..n-1) the oracle completes."""
+    env = gea.envs.make(env_id, image_size=16)
+    expert = make_expert(env_id)
+    successes = 0
+    for seed in range(episodes):
+        observation, info = env.reset(seed=seed)
+        expert.reset(env)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            observation, _, terminated, truncated, info = env.step(expert.act(env, observation))
+        successes += info["success"]
+    env.close()
+    return successes / episodes
+
+
+@pytest.mark.parametrize("task", ["Hallway", "OneRoom", "Sign", "FourRooms", "MazeS3"])
+def test_oracle_reaches_goal(task: str) -> None:
+    assert success_rate(f"miniworld:{task}", episodes=5) >= 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["Maze", "WallGap", "TMaze", "YMaze", "Sidewalk"])
+def test_oracle_multi_room(task: str) -> None:
+    assert success_rate(f"miniworld:{task}", episodes=10) >= 0.8
+
+
+def test_no_oracle_for_tasks_without_a_goal_to_reach() -> None:
+    assert has_expert("miniworld:OneRoom") and not has_expert("miniworld:PickupObjects")
