@@ -7,6 +7,7 @@ with the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import zlib
@@ -19,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.errors import MissingDependencyError
 from gea.rollouts.agents import make_agent
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
@@ -32,6 +34,7 @@ class EvalConfig:
 
     suite: SuiteConfig = field(default_factory=SuiteConfig)
     agents: list[str] = field(default_factory=lambda: ["random", "expert"])
+    episodes: int | None = None
     seed: int = 0
     image_size: int = 64
     end_on_success: bool = True
@@ -158,9 +161,23 @@ def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
 
 
 def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
-    """The (agent, task) pairs to run, and the suite tasks skipped because their extra is missing."""
-    available = [task for task in config.suite.tasks if gea.envs.is_available(task.env)]
-    skipped = [task for task in config.suite.tasks if task not in available]
+    """The (agent, task) pairs to run, and the optional tasks skipped because their simulator is missing.
+
+    A missing simulator for a task that is not optional is an error naming what to install.
+    """
+    tasks = [
+        task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
+        for task in config.suite.tasks
+    ]
+    for task in tasks:
+        if not task.optional and not gea.envs.is_available(task.env):
+            missing = ", ".join(gea.envs.missing_modules(task.env))
+            raise MissingDependencyError(
+                f"suite {config.suite.name!r} needs {task.env}, whose simulator is not installed ({missing}): "
+                f"pip install 'gea[{gea.envs.spec(task.env).extra}]', or mark the task optional"
+            )
+    available = [task for task in tasks if gea.envs.is_available(task.env)]
+    skipped = [task for task in tasks if task not in available]
     runs = [
         TaskRun(agent, task, config.seed, config.image_size, config.end_on_success, config.videos_per_task)
         for task in available
@@ -198,9 +215,9 @@ def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
     """``evaluate`` behind a progress bar showing each task's status; results in suite order."""
     runs, skipped = plan_runs(config)
     for task in skipped:
+        reason = gea.envs.spec(task.env).install_hint or f"pip install 'gea[{gea.envs.spec(task.env).extra}]'"
         tqdm.write(
-            f"skipped {task.env}: needs {', '.join(gea.envs.missing_modules(task.env))} (extra: "
-            f"{gea.envs.spec(task.env).extra})"
+            f"skipped optional task {task.env}: {', '.join(gea.envs.missing_modules(task.env))} missing ({reason})"
         )
     finished: dict[tuple[str, str], TaskResult] = {}
     with tqdm(total=len(runs), desc="eval", unit="task") as bar:

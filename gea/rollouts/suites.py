@@ -8,12 +8,13 @@ from typing import Any
 
 @dataclass
 class SuiteTask:
-    """One entry of a suite."""
+    """One entry of a suite; an ``optional`` task is skipped (with the reason) when its simulator is missing."""
 
     env: str
     episodes: int = 10
     max_steps: int | None = None
     split: str = "seen"
+    optional: bool = False
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
