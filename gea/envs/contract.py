@@ -92,6 +92,8 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         return self._check_text(action, spec)
 
     def _check_discrete(self, action: Any, spec: DiscreteActions) -> int:
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < spec.n:
+            return int(action)  # fast path: the common case costs one check per step
         if isinstance(action, str):
             if action not in self._index_of:
                 raise InvalidActionError(

@@ -1,4 +1,4 @@
-"""Evaluation metrics: success confidence intervals, interquartile mean, normalized game scores."""
+"""Evaluation metrics: success confidence intervals and the interquartile mean."""
 
 from __future__ import annotations
 
@@ -31,13 +31,3 @@ def interquartile_mean(values: Sequence[float]) -> float:
     low, high = 0.25 * count, 0.75 * count
     weights = np.clip(np.minimum(np.arange(1, count + 1), high) - np.maximum(np.arange(count), low), 0.0, 1.0)
     return float(np.sum(weights * ordered) / np.sum(weights))
-
-
-def min_max_normalized(value: float, low: float, high: float) -> float:
-    """``(value - low) / (high - low)``: 0 at ``low``, 1 at ``high`` (Procgen's normalized score)."""
-    return (value - low) / (high - low)
-
-
-def human_normalized(value: float, random_score: float, human_score: float) -> float:
-    """Atari human-normalized score: 0 at random play, 1 at human play."""
-    return (value - random_score) / (human_score - random_score)

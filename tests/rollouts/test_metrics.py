@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from gea.rollouts.metrics import human_normalized, interquartile_mean, min_max_normalized, wilson_interval
+from gea.rollouts.metrics import interquartile_mean, wilson_interval
+from gea.rollouts.normalization import normalized_score
 
 
 @pytest.mark.parametrize(
@@ -28,8 +29,15 @@ def test_interquartile_mean() -> None:
     assert math.isnan(interquartile_mean([]))
 
 
-def test_normalized_scores() -> None:
-    assert min_max_normalized(10, 5, 10) == 1.0
-    assert min_max_normalized(5, 5, 10) == 0.0
-    assert human_normalized(-20.7, -20.7, 14.6) == 0.0
-    assert human_normalized(14.6, -20.7, 14.6) == pytest.approx(1.0)
+@pytest.mark.parametrize(
+    ("env_id", "mean_return", "expected"),
+    [
+        ("procgen:coinrun", 10.0, 1.0),
+        ("procgen:coinrun", 5.0, 0.0),
+        ("atari:Pong", -20.7, 0.0),
+        ("cartpole", 3.0, None),
+    ],
+)
+def test_normalized_scores(env_id: str, mean_return: float, expected: float | None) -> None:
+    score = normalized_score(env_id, mean_return)
+    assert score == (None if expected is None else pytest.approx(expected, abs=1e-6))
