@@ -1,0 +1,303 @@
+"""``gea collect``: run experts in worker processes across tasks and write an episode dataset.
+
+Work is split into episodes (env id, attempt number); each episode's seed is derived from
+``(seed, env id, attempt)``, so an episode is the same whichever worker runs it. Results are taken in
+submission order, which makes the kept episodes of a task "the first N that pass the success filter"
+and lets ``resume=true`` continue from the committed shards after a crash or ``kill -9``, neither
+duplicating nor losing episodes. A worker that dies is replaced and its episodes are rerun.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing
+import time
+import zlib
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+import gea.envs
+from gea.config import save_config
+from gea.errors import ConfigError, EnvWorkerError
+from gea.rollouts.dataset.episode import Episode
+from gea.rollouts.dataset.layout import embodiment_document, meta_path
+from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.writer import DatasetWriter
+from gea.rollouts.expert_episode import EpisodeJob, run_episode
+from gea.rollouts.experts import has_expert
+
+MAX_POOL_RESTARTS = 3
+# Settings that decide which episodes a dataset holds; a resumed run must keep them.
+CONTENT_KEYS = (
+    "envs",
+    "suite",
+    "episodes_per_task",
+    "seed",
+    "expert",
+    "action_noise",
+    "success_only",
+    "max_attempts_factor",
+    "stop_on_success",
+    "image_size",
+    "image_format",
+    "max_episode_steps",
+    "env_kwargs",
+)
+
+
+@dataclass
+class CollectConfig:
+    """Schema of ``gea collect`` (``gea/configs/collect.yaml``)."""
+
+    envs: list[str] = field(default_factory=list)  # env ids or glob patterns ("metaworld:reach-*")
+    suite: str | None = None  # a registry tag ("MT10") or an env family ("babyai")
+    episodes_per_task: int = 10
+    num_envs: int = 2  # worker processes; 0 runs everything in this process
+    expert: str = "auto"  # "auto" (registered expert) or "package.module:factory"
+    success_only: bool = False  # keep only successful episodes (retrying up to the attempt limit)
+    max_attempts_factor: int = 3  # with success_only: at most factor x episodes_per_task attempts per task
+    action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
+    stop_on_success: bool = True  # end an episode at its first successful step
+    image_size: int = 64
+    image_format: str = "png"  # png | jpeg | webp
+    max_episode_steps: int | None = None  # default: the env's own limit
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    out: str = "data/expert"
+    seed: int = 0
+    resume: bool = False
+    shard_max_rows: int = 10_000
+    row_group_rows: int = 1_000
+    progress: bool = True
+
+
+@dataclass
+class CollectResult:
+    """What a collection run did."""
+
+    meta: DatasetMeta
+    tasks: list[str]
+    attempts: dict[str, int]
+    successes: dict[str, int]
+    steps: int
+    seconds: float
+
+    @property
+    def steps_per_second(self) -> float:
+        """Collected (kept and rejected) steps per wall-clock second of this run."""
+        return self.steps / max(self.seconds, 1e-9)
+
+
+def resolve_tasks(config: CollectConfig) -> list[str]:
+    """The env ids to collect: ``envs`` (ids or globs) plus every id of ``suite``, in a stable order."""
+    known = gea.envs.list_envs()
+    tasks: list[str] = []
+    for pattern in config.envs:
+        matches = [env_id for env_id in known if fnmatch.fnmatchcase(env_id, pattern)]
+        if not matches and any(ch in pattern for ch in "*?["):
+            raise ConfigError(f"envs: pattern {pattern!r} matches no registered env id (see `gea envs list`)")
+        tasks += matches or [pattern]
+    if config.suite:
+        members = gea.envs.list_envs(tag=config.suite) or gea.envs.list_envs(contains=f"{config.suite}:")
+        if not members:
+            raise ConfigError(f"suite {config.suite!r} is neither a registry tag nor an env family")
+        tasks += [env_id for env_id in members if config.expert != "auto" or has_expert(env_id)]
+    tasks = list(dict.fromkeys(tasks))
+    if not tasks:
+        raise ConfigError("nothing to collect: give envs=[ID,...] or suite=NAME")
+    for env_id in tasks:
+        gea.envs.spec(env_id)  # raises UnknownEnvError with suggestions
+        if config.expert == "auto" and not has_expert(env_id):
+            raise ConfigError(f"no expert is registered for {env_id}; drop it or pass expert=package.module:factory")
+    return tasks
+
+
+def episode_seed(seed: int, env_id: str, attempt: int) -> int:
+    """The reset seed of attempt ``attempt`` on ``env_id``: a hash of (seed, env id, attempt)."""
+    sequence = np.random.SeedSequence([seed, zlib.crc32(env_id.encode()), attempt])
+    return int(sequence.generate_state(1)[0])
+
+
+def task_label(env_id: str) -> str:
+    """The ``task`` column: the env id without its family prefix."""
+    return env_id.split(":", 1)[-1]
+
+
+class _InlineExecutor:
+    """Runs each job at submission, in this process (``num_envs=0``)."""
+
+    def submit(self, function: Any, job: EpisodeJob) -> Future[Episode]:
+        future: Future[Episode] = Future()
+        try:
+            future.set_result(function(job))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """Nothing to stop."""
+
+
+def _executor(num_envs: int) -> Any:
+    if num_envs <= 0:
+        return _InlineExecutor()
+    return ProcessPoolExecutor(num_envs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _check_resume(config: CollectConfig) -> None:
+    """A resumed run must use the settings that decided the dataset's content."""
+    saved_file = meta_path(Path(config.out), "collect.yaml")
+    if not (config.resume and saved_file.exists()):
+        return
+    saved = OmegaConf.to_container(OmegaConf.load(saved_file))
+    current = asdict(config)
+    assert isinstance(saved, dict)
+    changed = [key for key in CONTENT_KEYS if saved.get(key) != current[key]]
+    if changed:
+        raise ConfigError(
+            f"resume=true with different {', '.join(changed)} than {saved_file}; use the saved values "
+            "or a new out folder"
+        )
+
+
+class _Scheduler:
+    """Decides which episode to run next and which finished ones to keep, in submission order."""
+
+    def __init__(self, config: CollectConfig, tasks: list[str], committed: list[dict[str, Any]]) -> None:
+        self.config = config
+        self.tasks = tasks
+        limit = config.episodes_per_task * (config.max_attempts_factor if config.success_only else 1)
+        self.limit = limit
+        self.kept = dict.fromkeys(tasks, 0)
+        self.next_attempt = dict.fromkeys(tasks, 0)
+        for row in committed:
+            if row["embodiment"] in self.kept:
+                self.kept[row["embodiment"]] += 1
+                self.next_attempt[row["embodiment"]] = max(self.next_attempt[row["embodiment"]], row["attempt"] + 1)
+        self.in_flight = dict.fromkeys(tasks, 0)
+        self.attempts = dict.fromkeys(tasks, 0)
+        self.successes = dict.fromkeys(tasks, 0)
+
+    def next_job(self) -> EpisodeJob | None:
+        """The next episode worth running, or None if every task is done or has one in flight for each need."""
+        for env_id in self.tasks:
+            needed = self.config.episodes_per_task - self.kept[env_id] - self.in_flight[env_id]
+            if needed > 0 and self.next_attempt[env_id] < self.limit:
+                attempt = self.next_attempt[env_id]
+                self.next_attempt[env_id] += 1
+                self.in_flight[env_id] += 1
+                return self._job(env_id, attempt)
+        return None
+
+    def _job(self, env_id: str, attempt: int) -> EpisodeJob:
+        config = self.config
+        return EpisodeJob(
+            env_id=env_id,
+            task=task_label(env_id),
+            attempt=attempt,
+            seed=episode_seed(config.seed, env_id, attempt),
+            expert=config.expert,
+            action_noise=config.action_noise,
+            stop_on_success=config.stop_on_success,
+            image_size=config.image_size,
+            image_format=config.image_format,
+            max_episode_steps=config.max_episode_steps,
+            env_kwargs=tuple(sorted(config.env_kwargs.items())),
+        )
+
+    def finish(self, job: EpisodeJob, episode: Episode) -> bool:
+        """Record a finished episode (in submission order); True if it is kept."""
+        self.in_flight[job.env_id] -= 1
+        self.attempts[job.env_id] += 1
+        self.successes[job.env_id] += int(episode.success)
+        if self.kept[job.env_id] >= self.config.episodes_per_task:
+            return False
+        if self.config.success_only and not episode.success:
+            return False
+        self.kept[job.env_id] += 1
+        return True
+
+    @property
+    def remaining(self) -> int:
+        """Episodes still to keep."""
+        return sum(max(self.config.episodes_per_task - kept, 0) for kept in self.kept.values())
+
+
+def collect(config: CollectConfig) -> CollectResult:
+    """Collect ``episodes_per_task`` expert episodes for every task into ``config.out``."""
+    tasks = resolve_tasks(config)
+    _check_resume(config)
+    out = Path(config.out)
+    writer = DatasetWriter(
+        out,
+        config.image_format,
+        config.shard_max_rows,
+        config.row_group_rows,
+        append=config.resume,
+        source={"kind": "collect", "detail": f"expert={config.expert}"},
+    )
+    save_config(config, meta_path(out, "collect.yaml"))
+    for env_id in tasks:
+        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
+    scheduler = _Scheduler(config, tasks, writer.committed.select(["embodiment", "attempt"]).to_pylist())
+    started, steps = time.perf_counter(), 0
+    total = config.episodes_per_task * len(tasks)
+    with tqdm(total=total, initial=total - scheduler.remaining, unit="ep", disable=not config.progress) as bar:
+        for job, episode in _run_in_order(scheduler, max(config.num_envs, 0)):
+            steps += episode.length
+            if scheduler.finish(job, episode):
+                writer.add_episode(episode)
+                bar.update(1)
+            elapsed = time.perf_counter() - started
+            done = sum(scheduler.attempts.values())
+            bar.set_postfix(
+                steps_per_s=f"{steps / elapsed:.0f}", success=f"{sum(scheduler.successes.values()) / done:.0%}"
+            )
+    meta = writer.close()
+    return CollectResult(meta, tasks, scheduler.attempts, scheduler.successes, steps, time.perf_counter() - started)
+
+
+def _run_in_order(scheduler: _Scheduler, num_envs: int) -> Any:
+    """Yield (job, episode) in submission order, keeping ``2 x num_envs`` episodes in flight."""
+    window = max(2 * num_envs, 1)
+    executor = _executor(num_envs)
+    pending: deque[tuple[EpisodeJob, Future[Episode]]] = deque()
+    restarts = 0
+    try:
+        while True:
+            while len(pending) < window and (job := scheduler.next_job()) is not None:
+                pending.append((job, executor.submit(run_episode, job)))
+            if not pending:
+                return
+            wait([future for _, future in pending], return_when=FIRST_COMPLETED)
+            while pending and pending[0][1].done():
+                job, future = pending[0]
+                try:
+                    episode = future.result()
+                except BrokenProcessPool as error:
+                    restarts += 1
+                    if restarts > MAX_POOL_RESTARTS:
+                        raise EnvWorkerError(
+                            f"collection workers died {restarts} times (last while running {job.env_id} "
+                            f"attempt {job.attempt}); check that env alone with `gea envs show {job.env_id}`"
+                        ) from error
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    executor = _executor(num_envs)
+                    jobs = [queued for queued, _ in pending]
+                    pending = deque((queued, executor.submit(run_episode, queued)) for queued in jobs)
+                    break
+                except Exception as error:
+                    raise EnvWorkerError(
+                        f"{job.env_id} attempt {job.attempt} (seed {job.seed}) failed in a collection worker: {error}"
+                    ) from error
+                pending.popleft()
+                yield job, episode
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,238 @@
+"""Stream training windows from one or more episode datasets, mixed by weight and split across ranks.
+
+Memory is bounded by the block size, not the dataset size: the reader keeps one small entry per row
+group (never a frame index), reads ``block_row_groups`` row groups at a time, decodes their images
+once, and yields that block's windows in a seeded random order (a bounded shuffle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch.distributed as dist
+from torch.utils.data import IterableDataset, get_worker_info
+
+from gea.errors import ConfigError
+from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
+
+DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One row group of one shard, restricted to one embodiment's episodes."""
+
+    shard: Path
+    row_group: int
+    windows: int
+
+
+class _Stream:
+    """Windows of one (dataset, embodiment) pair in seeded block-shuffled order, for one reader shard."""
+
+    def __init__(
+        self,
+        key: str,
+        embodiment: str,
+        action_kind: str,
+        units: list[_Unit],
+        seed: int,
+        shard: tuple[int, int],
+        block_row_groups: int,
+        decode_images: bool,
+        loop: bool,
+    ) -> None:
+        self.key, self.embodiment, self.action_kind = key, embodiment, action_kind
+        self.units, self.seed, self.block_row_groups = units, seed, block_row_groups
+        self.rank, self.world = shard
+        self.decode_images, self.loop = decode_images, loop
+        self.position = [0, 0, 0]  # epoch, block, offset within block
+        self._block: Block | None = None
+        self._order: np.ndarray = np.zeros(0, np.int64)
+        self._loaded: tuple[int, int] | None = None
+
+    def _my_units(self, epoch: int) -> tuple[list[_Unit], bool]:
+        """This shard's units for ``epoch``, and whether windows (not units) are split across shards."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
+        units = [self.units[i] for i in order]
+        if len(units) >= self.world:
+            return units[self.rank :: self.world], False
+        return units, True  # fewer row groups than shards: every shard reads all, keeps every world-th window
+
+    def _load(self, epoch: int, block: int) -> bool:
+        """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
+        units, split_windows = self._my_units(epoch)
+        chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
+        if not chosen:
+            return False
+        tables = []
+        for unit in chosen:
+            table = pq.ParquetFile(unit.shard).read_row_group(unit.row_group, columns=list(WINDOW_COLUMNS))
+            tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
+        self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
+        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
+        self._order = rows[rows % self.world == self.rank] if split_windows else rows
+        self._loaded = (epoch, block)
+        return True
+
+    def next(self, context: int) -> dict[str, Any] | None:
+        """The next window, or None when the stream is finished (only when not looping)."""
+        while True:
+            epoch, block, offset = self.position
+            if self._loaded != (epoch, block) and not self._load(epoch, block):
+                if not self.loop or block == 0:  # the end of a single pass, or nothing for this shard
+                    return None
+                self.position = [epoch + 1, 0, 0]
+                continue
+            if offset < len(self._order):
+                self.position[2] += 1
+                assert self._block is not None
+                return self._block.window(int(self._order[offset]), context)
+            self.position = [epoch, block + 1, 0]
+
+
+def _as_weighted_paths(datasets: DatasetPaths) -> dict[Path, float]:
+    if isinstance(datasets, (str, Path)):
+        return {Path(datasets): 1.0}
+    if isinstance(datasets, Mapping):
+        return {Path(path): float(weight) for path, weight in datasets.items()}
+    return {Path(path): 1.0 for path in datasets}
+
+
+def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if rank is None or world_size is None:
+        initialized = dist.is_available() and dist.is_initialized()
+        rank = rank if rank is not None else (dist.get_rank() if initialized else 0)
+        world_size = world_size if world_size is not None else (dist.get_world_size() if initialized else 1)
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}")
+    return rank, world_size
+
+
+def _units(meta: DatasetMeta, embodiment: str) -> list[_Unit]:
+    episodes = meta.episodes.filter(pc.equal(meta.episodes["embodiment"], embodiment))
+    grouped = episodes.group_by(["shard", "row_group"]).aggregate([("length", "sum")])
+    ordered = grouped.sort_by([("shard", "ascending"), ("row_group", "ascending")])
+    return [
+        _Unit(meta.root / shard, int(group), int(windows))
+        for shard, group, windows in zip(
+            ordered["shard"].to_pylist(), ordered["row_group"].to_pylist(), ordered["length_sum"].to_pylist()
+        )
+    ]
+
+
+class WindowDataset(IterableDataset[dict[str, Any]]):
+    """Training windows: the last ``context`` observations and actions of an episode, with its instruction.
+
+    Each sample holds ``images`` (context x H x W x 3 uint8, or encoded bytes with ``decode_images=False``),
+    ``proprio``, ``actions`` (continuous: float32 [context, dim]; discrete: int64 indices, -1 for padding;
+    text: strings), ``action_text``, ``mask`` (False for padding before the episode's first step),
+    ``target_action`` (the last action), ``instruction``, ``embodiment``, ``task``, ``episode_index``, ``step``.
+
+    ``datasets``: one path, a list, or ``{path: weight}``. Streams are (dataset, embodiment) pairs; the
+    next sample comes from a stream drawn with probability proportional to dataset weight x
+    ``embodiment_weights.get(embodiment, 1)``. Row groups are split across ``rank``/``world_size``
+    (defaults: ``torch.distributed`` when initialized) and DataLoader workers. The order is a function
+    of ``seed``; ``state_dict``/``load_state_dict`` resume exactly where iteration stopped (in-process
+    iteration; with DataLoader workers, each worker restarts from the saved state of the main copy).
+    ``loop=False`` makes one pass; otherwise streams repeat with a new order each epoch.
+    """
+
+    def __init__(
+        self,
+        datasets: DatasetPaths,
+        context: int = 3,
+        embodiment_weights: Mapping[str, float] | None = None,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        block_row_groups: int = 2,
+        decode_images: bool = True,
+        loop: bool = True,
+    ) -> None:
+        if context < 1:
+            raise ConfigError(f"context must be >= 1, got {context}")
+        self.context, self.seed, self.loop = context, seed, loop
+        self.block_row_groups, self.decode_images = block_row_groups, decode_images
+        self.rank, self.world_size = _default_shard(rank, world_size)
+        self._sources: list[tuple[str, str, str, list[_Unit], float]] = []
+        for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
+            meta = DatasetMeta.load(path)
+            for embodiment, document in sorted(meta.embodiments.items()):
+                units = _units(meta, embodiment)
+                share = weight * (embodiment_weights or {}).get(embodiment, 1.0)
+                if units and share > 0:
+                    key = f"{number}:{embodiment}"
+                    self._sources.append((key, embodiment, document["action"]["kind"], units, share))
+        if not self._sources:
+            raise ConfigError(f"no episodes to read in {list(_as_weighted_paths(datasets))}")
+        self._state: dict[str, Any] | None = None
+        self._streams: list[_Stream] = []
+        self._mixer = np.random.default_rng(0)
+
+    @property
+    def stream_weights(self) -> dict[str, float]:
+        """Sampling probability of each (dataset number:embodiment) stream."""
+        total = sum(source[4] for source in self._sources)
+        return {source[0]: source[4] / total for source in self._sources}
+
+    def _start(self) -> None:
+        worker = get_worker_info()
+        workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        shard = (self.rank * workers + worker_id, self.world_size * workers)
+        self._streams = [
+            _Stream(
+                key,
+                embodiment,
+                kind,
+                units,
+                self.seed + 1_000_003 * i,
+                shard,
+                self.block_row_groups,
+                self.decode_images,
+                self.loop,
+            )
+            for i, (key, embodiment, kind, units, _) in enumerate(self._sources)
+        ]
+        self._mixer = np.random.default_rng([self.seed, *shard])
+        if self._state is not None:
+            for stream in self._streams:
+                stream.position = list(self._state["streams"].get(stream.key, [0, 0, 0]))
+            if self._state["mixer"] is not None:
+                self._mixer.bit_generator.state = self._state["mixer"]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Yield windows until every stream is finished (never, when looping)."""
+        self._start()
+        weights = np.asarray([source[4] for source in self._sources], np.float64)
+        alive = np.ones(len(self._streams), bool)
+        while alive.any():
+            probabilities = np.where(alive, weights, 0.0)
+            choice = int(self._mixer.choice(len(self._streams), p=probabilities / probabilities.sum()))
+            sample = self._streams[choice].next(self.context)
+            if sample is None:
+                alive[choice] = False
+                continue
+            yield sample
+
+    def state_dict(self) -> dict[str, Any]:
+        """The current position: each stream's (epoch, block, offset) and the mixer's RNG state."""
+        if not self._streams:
+            return self._state or {"streams": {}, "mixer": None}
+        return {
+            "streams": {stream.key: list(stream.position) for stream in self._streams},
+            "mixer": self._mixer.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict()``; the next ``iter()`` starts where that one stopped."""
+        self._state = {"streams": dict(state["streams"]), "mixer": state["mixer"]}
+        self._streams = []
