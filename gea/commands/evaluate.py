@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gea.config import load_job_config, save_config
 from gea.rollouts.evaluate import EvalConfig, evaluate_with_progress, plan_runs
-from gea.rollouts.report import domain_table, success_table, write_report
+from gea.rollouts.report import benchmark_table, domain_table, success_table, write_report
 
 HELP = """usage: gea eval [key=value ...]
 
@@ -40,5 +40,8 @@ def main(argv: Sequence[str]) -> int:
     print(success_table(payload))
     print()
     print(domain_table(payload))
+    if payload["benchmarks"]:
+        print()
+        print(benchmark_table(payload))
     print(f"\nreport: {out_dir / 'report.md'}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gea.rollouts.report import compare_table, domain_table, load_results, success_table
+from gea.rollouts.report import benchmark_table, compare_table, domain_table, load_results, success_table
 
 
 def main(argv: Sequence[str]) -> int:
@@ -24,6 +24,9 @@ def main(argv: Sequence[str]) -> int:
         print(success_table(payload))
         print()
         print(domain_table(payload))
+        if payload["benchmarks"]:
+            print()
+            print(benchmark_table(payload))
     else:
         print(compare_table(load_results(parser_args.first), load_results(parser_args.second)))
     return 0

@@ -43,7 +43,18 @@ class DomainRow:
     tasks: int
     mean_success: float
     iqm_success: float
-    mean_normalized_score: float | None
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """Normalized game score of one agent over one benchmark family (``procgen``, ``atari``) and split."""
+
+    agent: str
+    benchmark: str
+    split: str
+    tasks: int
+    mean_normalized_score: float
+    iqm_normalized_score: float
 
 
 def task_rows(results: list[TaskResult]) -> list[TaskRow]:
@@ -73,26 +84,26 @@ def task_rows(results: list[TaskResult]) -> list[TaskRow]:
 
 
 def domain_rows(rows: list[TaskRow]) -> list[DomainRow]:
-    """Per (agent, domain, split) aggregates: mean and IQM of task success rates, mean normalized score."""
-    groups: dict[tuple[str, str, str], list[TaskRow]] = defaultdict(list)
+    """Per (agent, domain, split) aggregates: mean and IQM of the task success rates."""
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for row in rows:
-        groups[(row.agent, row.domain, row.split)].append(row)
-    aggregates = []
-    for (agent, domain, split), members in groups.items():
-        rates = [m.success_rate for m in members]
-        scores = [m.normalized_score for m in members if m.normalized_score is not None]
-        aggregates.append(
-            DomainRow(
-                agent=agent,
-                domain=domain,
-                split=split,
-                tasks=len(members),
-                mean_success=sum(rates) / len(rates),
-                iqm_success=interquartile_mean(rates),
-                mean_normalized_score=sum(scores) / len(scores) if scores else None,
-            )
-        )
-    return aggregates
+        groups[(row.agent, row.domain, row.split)].append(row.success_rate)
+    return [
+        DomainRow(agent, domain, split, len(rates), sum(rates) / len(rates), interquartile_mean(rates))
+        for (agent, domain, split), rates in groups.items()
+    ]
+
+
+def benchmark_rows(rows: list[TaskRow]) -> list[BenchmarkRow]:
+    """Per (agent, benchmark family, split) mean and IQM of normalized scores, where games define them."""
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        if row.normalized_score is not None:
+            groups[(row.agent, row.env_id.split(":", 1)[0], row.split)].append(row.normalized_score)
+    return [
+        BenchmarkRow(agent, benchmark, split, len(scores), sum(scores) / len(scores), interquartile_mean(scores))
+        for (agent, benchmark, split), scores in groups.items()
+    ]
 
 
 def results_payload(config: EvalConfig, results: list[TaskResult], skipped: list[str]) -> dict[str, Any]:
@@ -106,6 +117,7 @@ def results_payload(config: EvalConfig, results: list[TaskResult], skipped: list
         "skipped_tasks": skipped,
         "tasks": [asdict(row) for row in rows],
         "domains": [asdict(row) for row in domain_rows(rows)],
+        "benchmarks": [asdict(row) for row in benchmark_rows(rows)],
         "episodes": [{"agent": r.agent, "env_id": r.env_id, **asdict(e)} for r in results for e in r.episodes],
     }
 
@@ -134,7 +146,7 @@ def success_table(payload: dict[str, Any], markdown: bool = False) -> str:
 
 
 def domain_table(payload: dict[str, Any], markdown: bool = False) -> str:
-    """Per-domain aggregates for every agent."""
+    """Per-domain success aggregates for every agent."""
     lines = [
         [
             row["domain"],
@@ -143,12 +155,30 @@ def domain_table(payload: dict[str, Any], markdown: bool = False) -> str:
             row["tasks"],
             _percent(row["mean_success"]),
             _percent(row["iqm_success"]),
-            "-" if row["mean_normalized_score"] is None else f"{row['mean_normalized_score']:.2f}",
         ]
         for row in sorted(payload["domains"], key=lambda r: (r["domain"], r["split"], r["agent"]))
     ]
-    headers = ["domain", "split", "agent", "tasks", "mean success", "IQM success", "normalized score"]
+    headers = ["domain", "split", "agent", "tasks", "mean success", "IQM success"]
     return format_table(headers, lines, markdown=markdown)
+
+
+def benchmark_table(payload: dict[str, Any], markdown: bool = False) -> str:
+    """Normalized scores per benchmark family (Procgen min-max, Atari human-normalized); empty if none."""
+    rows = sorted(payload["benchmarks"], key=lambda r: (r["benchmark"], r["split"], r["agent"]))
+    if not rows:
+        return ""
+    lines = [
+        [
+            r["benchmark"],
+            r["split"],
+            r["agent"],
+            r["tasks"],
+            f"{r['mean_normalized_score']:.3f}",
+            f"{r['iqm_normalized_score']:.3f}",
+        ]
+        for r in rows
+    ]
+    return format_table(["benchmark", "split", "agent", "tasks", "mean normalized", "IQM normalized"], lines, markdown)
 
 
 def markdown_report(payload: dict[str, Any]) -> str:
@@ -166,6 +196,13 @@ def markdown_report(payload: dict[str, Any]) -> str:
         domain_table(payload, markdown=True),
         "",
     ]
+    if payload["benchmarks"]:
+        parts += [
+            "## Normalized game scores (Procgen: min-max, GEA easy-mode ranges; Atari: human-normalized)",
+            "",
+            benchmark_table(payload, markdown=True),
+            "",
+        ]
     if skipped:
         parts += [f"Skipped (simulator not installed): {', '.join(skipped)}", ""]
     return "\n".join(parts)
