@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("gea.commands.envs", "list environments (`envs list`) or show one (`envs show ID`)"),
     "expert": ("gea.commands.expert", "train an SB3 PPO expert (`expert train ENV_ID`) or list them (`expert list`)"),
     "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),
+    "ppo": ("gea.commands.ppo", "online RL with PPO on vector envs, DD-PPO under torchrun (Hydra overrides)"),
     "report": ("gea.commands.report", "show one results.json or compare two (`report compare A B`)"),
     "sft": ("gea.commands.sft", "supervised fine-tuning of the GEA policy on expert datasets (Hydra overrides)"),
     "tokenizer": ("gea.commands.tokenizer", "train the learned action tokenizer (`tokenizer fit data=PATH ...`)"),

@@ -1,0 +1,74 @@
+"""The ``gea tokenizer fit`` job: train the residual VQ-VAE on a dataset's continuous actions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gea.config import save_config, to_dict
+from gea.tokenizers.base import write_json
+from gea.tokenizers.data import load_actions
+from gea.tokenizers.rvq import ResidualVQTokenizer, RVQTrainConfig
+from gea.tokenizers.rvq_model import RVQConfig
+
+
+@dataclass
+class TokenizerFitConfig:
+    """Schema of ``gea/configs/tokenizer_fit.yaml``."""
+
+    data: str = "???"
+    out: str = "runs/tokenizer"
+    embodiment: str = "default"  # name of the actions in a plain .npy file
+    holdout_fraction: float = 0.1
+    progress: bool = True
+    tokenizer: RVQConfig = field(default_factory=RVQConfig)
+    train: RVQTrainConfig = field(default_factory=RVQTrainConfig)
+
+
+def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
+    """Fit, log scalars to TensorBoard, save the tokenizer and ``metrics.json`` under ``config.out``.
+
+    Returns the metrics: held-out and training MSE (normalized actions), per embodiment and overall.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(config.out)
+    save_config(config, out / "config.yaml")
+    data = load_actions(config.data, config.embodiment)
+    train, heldout = data.split(config.holdout_fraction, config.train.seed)
+    tokenizer = ResidualVQTokenizer(config.tokenizer, config.train)
+    with SummaryWriter(str(out / "tensorboard")) as writer:
+
+        def log(step: int, metrics: dict[str, float]) -> None:
+            for name, value in metrics.items():
+                writer.add_scalar(f"train/{name}", value, step)
+
+        tokenizer.fit(train, progress=config.progress, on_log=log)
+        present = {name: array for name, array in heldout.items() if len(array)}
+        metrics: dict[str, Any] = {
+            "train_mse": tokenizer.reconstruction_mse(train),
+            "heldout_mse": tokenizer.reconstruction_mse(present) if present else None,
+            "heldout_mse_per_embodiment": {
+                name: tokenizer.reconstruction_mse({name: a}) for name, a in present.items()
+            },
+            "train_actions": {name: len(array) for name, array in train.items()},
+            "heldout_actions": {name: len(array) for name, array in heldout.items()},
+            "config": to_dict(config),
+        }
+        if metrics["heldout_mse"] is not None:
+            writer.add_scalar("heldout/mse", metrics["heldout_mse"], config.train.steps)
+    tokenizer.save(out / "tokenizer")
+    write_json(metrics, out / "metrics.json")
+    return metrics
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """Human-readable result lines."""
+    lines = [f"train MSE {metrics['train_mse']:.6f}"]
+    if metrics["heldout_mse"] is not None:
+        lines.append(f"held-out MSE {metrics['heldout_mse']:.6f}")
+    for name, value in metrics["heldout_mse_per_embodiment"].items():
+        lines.append(f"  {name}: held-out MSE {value:.6f}")
+    return "\n".join(lines) + "\n" + json.dumps(metrics["heldout_actions"])
