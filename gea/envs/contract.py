@@ -57,14 +57,17 @@ def action_space(spec: EmbodimentSpec) -> spaces.Space[Any]:
 
 
 class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
-    """Validates actions against the spec with clear errors and guarantees ``info["success"]``.
+    """Validates actions against the spec with clear errors, guarantees ``info["success"]`` and ends
+    episodes by truncation after ``max_episode_steps`` (one wrapper layer instead of two keeps it cheap).
 
     Discrete environments also accept an action's name (``"turn left"``) in place of its index.
     """
 
-    def __init__(self, env: gym.Env[Any, Any], spec: EmbodimentSpec) -> None:
+    def __init__(self, env: gym.Env[Any, Any], spec: EmbodimentSpec, max_episode_steps: int | None = None) -> None:
         super().__init__(env)
         self.embodiment = spec
+        self.max_episode_steps = max_episode_steps or spec.max_episode_steps
+        self.elapsed_steps = 0
         if isinstance(spec.action, DiscreteActions):
             self._index_of = {name: i for i, name in enumerate(spec.action.names)}
 
@@ -72,15 +75,17 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Reset the simulator; ``info["success"]`` is present and False."""
+        self.elapsed_steps = 0
         obs, info = self.env.reset(seed=seed, options=options)
         info["success"] = bool(info.get("success", False))
         return obs, info
 
     def step(self, action: Any) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
-        """Check the action, step the simulator, and coerce ``info["success"]`` to bool."""
+        """Check the action, step the simulator, coerce ``info["success"]`` to bool, apply the time limit."""
         obs, reward, terminated, truncated, info = self.env.step(self.check_action(action))
         info["success"] = bool(info.get("success", False))
-        return obs, reward, terminated, truncated, info
+        self.elapsed_steps += 1
+        return obs, reward, terminated, truncated or self.elapsed_steps >= self.max_episode_steps, info
 
     def check_action(self, action: Any) -> Any:
         """Return the action in the simulator's native form, or raise ``InvalidActionError``."""

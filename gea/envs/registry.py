@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-from gymnasium.wrappers import TimeLimit
 
 from gea.envs.contract import ContractWrapper
 from gea.envs.spec import EmbodimentSpec
@@ -108,7 +107,7 @@ def list_envs(domain: str | None = None, contains: str | None = None, tag: str |
 
 
 def make(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env[Any, Any]:
-    """Build ``env_id`` wrapped in the platform contract and a time limit.
+    """Build ``env_id`` wrapped in the platform contract (``ContractWrapper``, which also applies the time limit).
 
     Keyword arguments go to the adapter (``image_size``, ``camera``, ...); unknown ones raise ``TypeError``.
     """
@@ -120,5 +119,4 @@ def make(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gy
             f"{env_id} needs {', '.join(missing)}, which is not installed. Install it with: {how}"
         )
     env = entry.factory(**{**dict(entry.default_kwargs), **kwargs})
-    env = ContractWrapper(env, entry.spec)
-    return TimeLimit(env, max_episode_steps or entry.spec.max_episode_steps)
+    return ContractWrapper(env, entry.spec, max_episode_steps)

@@ -96,7 +96,7 @@ def test_adapter_follows_contract(env_id: str) -> None:
         assert isinstance(reward, float) and not terminated and not truncated
     np.testing.assert_array_equal(env.render(), obs["image"])
     assert env.unwrapped.state.shape == (39,)
-    assert env._max_episode_steps == 500
+    assert env.max_episode_steps == 500
     env.close()
 
 

@@ -258,7 +258,7 @@ class BabyAISkillsEnv(ImageObservationEnv):
         super().reset(seed=seed)
         reset_quietly(self.minigrid, seed, options)
         self.instruction = clean_instruction(self.minigrid.mission)
-        self.minigrid.max_steps = 10**9  # the skill-step limit (TimeLimit) ends episodes, not minigrid
+        self.minigrid.max_steps = 10**9  # the skill-step limit (ContractWrapper) ends episodes, not minigrid
         self._parts_done = 0
         return self._observe(), {"success": False, "skill_error": "", "primitive_steps": 0}
 

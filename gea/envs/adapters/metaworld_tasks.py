@@ -179,7 +179,7 @@ class MetaWorldEnv(ImageObservationEnv):
         self.instruction = clean_instruction(INSTRUCTIONS[task])
         self.sim: Any = ALL_V3_ENVIRONMENTS[task](width=width, height=height)
         # Multi-task setting: the goal is part of the state, a new configuration is drawn from the
-        # env's own seeded generator on every reset, and the time limit is gea.envs.make's TimeLimit.
+        # env's own seeded generator on every reset, and the time limit is applied by gea.envs.make's ContractWrapper.
         self.sim._partially_observable = False
         del self.sim.sawyer_observation_space  # cached while the goal was hidden; recompute with the goal
         self.sim.observation_space = self.sim.sawyer_observation_space
@@ -228,7 +228,7 @@ class MetaWorldEnv(ImageObservationEnv):
         return self._observe(state), {**info, "success": False}
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        """Apply one 4-d action; never terminates or truncates by itself (the TimeLimit does)."""
+        """Apply one 4-d action; never terminates or truncates by itself (gea.envs.make's ContractWrapper does)."""
         state, reward, _, _, info = self.sim.step(np.asarray(action, np.float32))
         return self._observe(state), float(reward), False, False, {**info, "success": bool(info["success"])}
 
