@@ -1,0 +1,197 @@
+"""A uniform view of a Hugging Face image-text-to-text model: text embeddings, pooled image features, decoder, head.
+
+The policy assembles its own input embeddings (text, visual tokens, action tokens) and runs the model's
+language decoder on them, so the same code drives every supported family:
+
+- ``llava_onevision`` (and ``llava_next``/``llava``): vision tower -> selected layer -> projector.
+- ``idefics3`` / ``smolvlm``: vision transformer -> pixel-shuffle connector.
+
+Each image is encoded at the vision tower's base resolution (no any-res tiling, like LLaVA-OneVision's video
+frames) and its grid of projected features is bilinearly pooled to ``visual_tokens`` tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gea.errors import ConfigError
+
+LLAVA_FAMILIES = ("llava_onevision", "llava_next", "llava")
+IDEFICS_FAMILIES = ("idefics3", "smolvlm")
+SUPPORTED_FAMILIES = LLAVA_FAMILIES + IDEFICS_FAMILIES
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """Resize to the vision tower's input size, scale to [0, 1], normalize per channel."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) images -> float (N, 3, h, w) pixel values."""
+        pixels = images.permute(0, 3, 1, 2).float() / 255.0
+        if tuple(pixels.shape[-2:]) != self.size:
+            pixels = F.interpolate(pixels, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        mean = torch.tensor(self.mean, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device).view(1, 3, 1, 1)
+        return (pixels - mean) / std
+
+    @classmethod
+    def for_model(cls, model: nn.Module, directory: str | Path | None = None) -> ImagePreprocessing:
+        """Mean/std from ``directory/preprocessor_config.json`` when present; size from the vision config."""
+        vision = model.config.vision_config
+        size = (int(vision.image_size), int(vision.image_size))
+        mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+        config_path = Path(directory) / "preprocessor_config.json" if directory is not None else None
+        if config_path is not None and config_path.is_file():
+            data = json.loads(config_path.read_text())
+            mean = tuple(data.get("image_mean", mean))  # type: ignore[assignment]
+            std = tuple(data.get("image_std", std))  # type: ignore[assignment]
+        return cls(size=size, mean=mean, std=std)
+
+
+def model_family(model: nn.Module) -> str:
+    """The model's ``config.model_type``, checked against the supported families."""
+    family = str(getattr(model.config, "model_type", ""))
+    if family not in SUPPORTED_FAMILIES:
+        raise ConfigError(
+            f"model type {family!r} is not supported by the GEA policy; supported: {', '.join(SUPPORTED_FAMILIES)}"
+        )
+    return family
+
+
+class Backbone(nn.Module):
+    """Wraps an image-text-to-text model; exposes ``embed``, ``image_features``, ``decode_hidden`` and ``logits``."""
+
+    def __init__(self, model: nn.Module, preprocessing: ImagePreprocessing, visual_tokens: int) -> None:
+        super().__init__()
+        side = math.isqrt(visual_tokens)
+        if side * side != visual_tokens:
+            raise ConfigError(f"visual_tokens must be a perfect square (e.g. 16, 64, 196), got {visual_tokens}")
+        self.model = model
+        self.family = model_family(model)
+        self.preprocessing = preprocessing
+        self.visual_tokens = visual_tokens
+        inner = model.model
+        if self.family in LLAVA_FAMILIES:
+            self.vision: nn.Module = inner.vision_tower
+            self.language_model: nn.Module = inner.language_model
+        else:
+            self.vision = inner.vision_model
+            self.language_model = inner.text_model
+        text_config = self.language_model.config
+        self._sdpa_full_attention = text_config._attn_implementation == "sdpa" and all(
+            kind == "full_attention" for kind in getattr(text_config, "layer_types", None) or ["full_attention"]
+        )
+        self._embedding = model.get_input_embeddings()
+        self._vision_parameter = next(self.vision.parameters())
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the language model's hidden states."""
+        return int(self.model.config.text_config.hidden_size)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of rows of the output head."""
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of token ids."""
+        return self._embedding(ids)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (float32) from decoder hidden states."""
+        return self.model.get_output_embeddings()(hidden).float()
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, H, W, 3) images -> (N, visual_tokens, hidden) projected, pooled visual tokens."""
+        pixels = self.preprocessing(images.to(self.embed_device)).to(self.vision_dtype)
+        grid = self._llava_grid(pixels) if self.family in LLAVA_FAMILIES else self._idefics_grid(pixels)
+        side = math.isqrt(self.visual_tokens)
+        if grid.shape[-2:] != (side, side):
+            grid = F.interpolate(grid, size=(side, side), mode="bilinear", align_corners=False)
+        return grid.flatten(2).transpose(1, 2)
+
+    @property
+    def embed_device(self) -> torch.device:
+        """Device of the input embeddings."""
+        return self._embedding.weight.device
+
+    @property
+    def vision_dtype(self) -> torch.dtype:
+        """Parameter dtype of the vision tower."""
+        return self._vision_parameter.dtype
+
+    def _llava_grid(self, pixels: torch.Tensor) -> torch.Tensor:
+        config = self.model.config
+        outputs = self.vision(pixels, output_hidden_states=True)
+        layer = config.vision_feature_layer
+        layers = [layer] if isinstance(layer, int) else list(layer)
+        features = torch.cat([outputs.hidden_states[index] for index in layers], dim=-1)
+        if config.vision_feature_select_strategy == "default":
+            features = features[:, 1:]
+        features = self.model.model.multi_modal_projector(features)
+        return _as_grid(features)
+
+    def _idefics_grid(self, pixels: torch.Tensor) -> torch.Tensor:
+        size = self.model.config.vision_config.patch_size
+        mask = torch.ones(pixels.shape[0], pixels.shape[2] // size, pixels.shape[3] // size, dtype=torch.bool)
+        outputs = self.vision(pixel_values=pixels, patch_attention_mask=mask.to(pixels.device))
+        return _as_grid(self.model.model.connector(outputs.last_hidden_state))
+
+    def decode_hidden(
+        self,
+        embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """Run the language decoder on input embeddings; returns last hidden states and the updated KV cache.
+
+        ``attention_mask`` is (batch, cached + new) with 0 on padding. With SDPA attention and only full-attention
+        layers the 4-D causal mask is built here directly (cheaper than transformers' general mask builder).
+        """
+        mask: Any = attention_mask
+        if self._sdpa_full_attention:
+            mask = sdpa_causal_mask(attention_mask, embeds.shape[1])
+        outputs = self.language_model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=cache is not None,
+        )
+        return outputs.last_hidden_state, cache
+
+
+def sdpa_causal_mask(attention_mask: torch.Tensor, queries: int) -> torch.Tensor:
+    """(batch, 1, queries, keys) bool mask: causal over the last ``queries`` keys, no padded keys.
+
+    Each query also sees itself, so padded queries never get an all-masked row (which would give NaN).
+    """
+    keys = attention_mask.shape[1]
+    key_index = torch.arange(keys, device=attention_mask.device)
+    query_index = key_index[keys - queries :]
+    causal = key_index[None, :] <= query_index[:, None]
+    mask = attention_mask.bool()[:, None, None, :] & causal[None, None]
+    return mask | (key_index[None, :] == query_index[:, None])[None, None]
+
+
+def _as_grid(features: torch.Tensor) -> torch.Tensor:
+    """(N, T, D) square token grid -> (N, D, side, side)."""
+    count, tokens, dim = features.shape
+    side = math.isqrt(tokens)
+    if side * side != tokens:
+        raise ConfigError(f"vision features of {tokens} tokens do not form a square grid")
+    return features.transpose(1, 2).reshape(count, dim, side, side)

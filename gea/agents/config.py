@@ -1,0 +1,63 @@
+"""Structured configuration of the GEA policy (model, context, critic, efficiency options)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from gea.errors import ConfigError
+
+
+@dataclass
+class LoraConfig:
+    """LoRA through PEFT on the language model (GEA's PPO stage: rank 128, alpha 32, dropout 0.1)."""
+
+    enabled: bool = False
+    rank: int = 128
+    alpha: int = 32
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    language_model_only: bool = True
+
+
+@dataclass
+class PolicyConfig:
+    """Everything that defines a GEA policy besides its weights; saved as JSON with every checkpoint."""
+
+    model: str = "tiny"
+    trust_remote_code: bool = False
+    context: int = 3
+    visual_tokens: int = 16
+    value_width: int = 256
+    value_layers: int = 4
+    popart_tasks: int = 64
+    popart_beta: float = 3e-4
+    temperature: float = 1.0
+    code_offset: int | None = None
+    reserved_size: int = 512
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    freeze_vision: bool = False
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraConfig(**self.lora)
+        if self.context < 1:
+            raise ConfigError(f"context must be >= 1 observation, got {self.context}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
+        """Rebuild from ``to_dict`` output; unknown keys are an error that names the valid ones."""
+        names = {item.name for item in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown policy config keys {sorted(unknown)}; valid keys: {sorted(names)}")
+        return cls(**data)

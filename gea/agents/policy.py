@@ -1,0 +1,364 @@
+"""The GEA policy: a multimodal LLM that emits action tokens under constrained decoding, with a value head."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+import gea.envs
+from gea.agents.actions import ActionCodec
+from gea.agents.backbone import Backbone, ImagePreprocessing
+from gea.agents.config import PolicyConfig
+from gea.agents.constraints import ConstraintMasks, entropy_of, masked_log_probs
+from gea.agents.efficiency import apply_efficiency, merged_weights
+from gea.agents.header_cache import HeaderCache
+from gea.agents.history import HistoryEntry, ObservationHistory
+from gea.agents.interface import DoneMask, EnvRef, Observations, resolve_specs, split_observations
+from gea.agents.loading import (
+    TINY_MODELS,
+    build_tiny_model,
+    ensure_vocab,
+    load_pretrained_model,
+    load_text_tokenizer,
+)
+from gea.agents.prompt import PromptBuilder, PromptRecord, PromptTokens
+from gea.agents.text_tokenizer import build_text_tokenizer
+from gea.agents.value import ValueHead
+from gea.envs.spec import EmbodimentSpec
+from gea.errors import ConfigError
+from gea.tokenizers.multi import ContinuousChoice
+
+POLICY_FILE = "gea_policy.json"
+VALUE_FILE = "value_head.safetensors"
+MODEL_DIR = "model"
+ACTION_TOKENIZER_DIR = "action_tokenizer"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ActOutput:
+    """What ``act`` returns for a batch of envs."""
+
+    actions: list[Any]
+    token_ids: list[list[int]]
+    log_prob: torch.Tensor
+    value: torch.Tensor
+    prompts: list[PromptRecord]
+
+
+@dataclass
+class EvaluateOutput:
+    """What ``evaluate`` returns for PPO: summed log-prob and entropy over action tokens, values."""
+
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+    value: torch.Tensor
+    normalized_value: torch.Tensor
+
+
+class GEAPolicy(nn.Module):
+    """Batched acting over envs of any embodiments, PPO evaluation, and safetensors checkpoints.
+
+    ``act`` keeps the last ``config.context`` observations of each env slot (clear them with ``reset``),
+    prompts the model, decodes action tokens with a KV cache under each embodiment's constraints and returns
+    env actions, the token ids, their summed log-probability and the value. ``evaluate`` recomputes
+    log-probability, entropy and value of stored prompts and actions with gradients.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        text_tokenizer: PreTrainedTokenizerBase,
+        codec: ActionCodec,
+        config: PolicyConfig,
+        tasks: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.text_tokenizer = text_tokenizer
+        self.codec = codec
+        self.value_head = ValueHead(
+            backbone.hidden_size, config.value_width, config.value_layers, config.popart_tasks, config.popart_beta
+        )
+        self.prompts = PromptBuilder(text_tokenizer, config.visual_tokens)
+        self.masks = ConstraintMasks(backbone.vocab_size)
+        self.history = ObservationHistory(config.context)
+        self.headers = HeaderCache()
+        self.tasks: dict[str, int] = dict(tasks or {})
+        self._seen_specs: dict[str, EmbodimentSpec] = {}
+
+    # ----------------------------------------------------------------------------------------- building
+    @classmethod
+    def build(
+        cls,
+        config: PolicyConfig,
+        envs: Sequence[EnvRef],
+        continuous: ContinuousChoice | None = None,
+        codec: ActionCodec | None = None,
+    ) -> GEAPolicy:
+        """A new policy for ``envs``: the configured model (tiny offline default, local path or hub id), an
+        action codec routing each env (``continuous``: a fitted RVQ or a factory; default uniform bins) unless
+        ``codec`` is given, and a fresh value head."""
+        tiny = config.model in TINY_MODELS
+        text_tokenizer = build_text_tokenizer() if tiny else load_text_tokenizer(config.model, config.trust_remote_code)
+        if codec is None:
+            specs = resolve_specs(list(envs), len(envs))
+            codec = ActionCodec.for_envs(specs, text_tokenizer, continuous, config.code_offset, config.reserved_size)
+        if tiny:
+            model, _ = build_tiny_model(config.model, codec.min_vocab_size, config.seed, text_tokenizer)
+            preprocessing = ImagePreprocessing.for_model(model)
+        else:
+            model, _ = load_pretrained_model(config.model, config.trust_remote_code)
+            local = Path(config.model) if Path(config.model).is_dir() else None
+            preprocessing = ImagePreprocessing.for_model(model, local)
+        return cls._assemble(model, text_tokenizer, preprocessing, codec, config, None)
+
+    @classmethod
+    def _assemble(
+        cls,
+        model: nn.Module,
+        text_tokenizer: PreTrainedTokenizerBase,
+        preprocessing: ImagePreprocessing,
+        codec: ActionCodec,
+        config: PolicyConfig,
+        tasks: dict[str, int] | None,
+    ) -> GEAPolicy:
+        ensure_vocab(model, codec.min_vocab_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            policy = cls(Backbone(model, preprocessing, config.visual_tokens), text_tokenizer, codec, config, tasks)
+        apply_efficiency(model, config)
+        return policy
+
+    # ----------------------------------------------------------------------------------------- helpers
+    @property
+    def device(self) -> torch.device:
+        """Device of the model."""
+        return self.backbone.embed_device
+
+    def task_index(self, env_id: str) -> int:
+        """The PopArt slot of ``env_id`` (assigned on first sight, saved with the policy)."""
+        if env_id not in self.tasks:
+            if len(self.tasks) >= self.config.popart_tasks:
+                raise ConfigError(f"more than popart_tasks={self.config.popart_tasks} environments; raise popart_tasks")
+            self.tasks[env_id] = len(self.tasks)
+        return self.tasks[env_id]
+
+    def _spec_of(self, env_id: str) -> EmbodimentSpec:
+        return self._seen_specs.get(env_id) or gea.envs.spec(env_id)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _embed_prompts(self, tokens: PromptTokens, features: torch.Tensor) -> torch.Tensor:
+        embeds = self.backbone.embed(tokens.ids)
+        return embeds.masked_scatter(tokens.image_mask.unsqueeze(-1), features.to(embeds.dtype))
+
+    def invalidate_cache(self) -> None:
+        """Forget cached visual features of the history; call after every optimizer step on the model."""
+        self.history.drop_features()
+        self.headers.clear()
+
+    def reset(self, done: DoneMask = None) -> None:
+        """Clear the observation history of every env slot whose ``done`` flag is set (all when None)."""
+        self.history.reset(done)
+
+    # ----------------------------------------------------------------------------------------- acting
+    def _window_features(self, windows: Sequence[Sequence[HistoryEntry]]) -> None:
+        missing = [entry for window in windows for entry in window if entry.features is None]
+        if missing:
+            images = torch.from_numpy(np.stack([entry.image for entry in missing]))
+            features = self.backbone.image_features(images)
+            for entry, feature in zip(missing, features, strict=True):
+                entry.features = feature
+
+    def act(self, observations: Observations, envs: EnvRef | Sequence[EnvRef], greedy: bool = False) -> ActOutput:
+        """Actions for a batch of envs (each may be a different embodiment); ``envs`` gives each env's id or spec.
+
+        Runs under ``torch.inference_mode``; the returned log-probs and values are ordinary tensors (usable
+        as constants in a PPO loss).
+        """
+        out = self._act(observations, envs, greedy)
+        out.log_prob, out.value = out.log_prob.clone(), out.value.clone()
+        return out
+
+    @torch.inference_mode()
+    def _act(self, observations: Observations, envs: EnvRef | Sequence[EnvRef], greedy: bool) -> ActOutput:
+        rows = split_observations(observations)
+        specs = resolve_specs(envs, len(rows))
+        self._seen_specs.update((spec.id, spec) for spec in specs)
+        windows, records = [], []
+        for index, (row, spec) in enumerate(zip(rows, specs, strict=True)):
+            window = self.history.push(index, spec.id, np.asarray(row["image"]))
+            windows.append(window)
+            records.append(
+                PromptRecord(
+                    env_id=spec.id,
+                    task=self.task_index(spec.id),
+                    header_ids=self.prompts.header_ids(spec, str(row.get("instruction", ""))),
+                    images=np.stack([entry.image for entry in window]),
+                    past_actions=[list(entry.action or []) for entry in window[:-1]],
+                )
+            )
+        with self._autocast():
+            self._window_features(windows)
+            per_row = [torch.cat([entry.features for entry in window]) for window in windows]  # type: ignore[misc]
+            keys = [(spec.id, str(row.get("instruction", ""))) for row, spec in zip(rows, specs, strict=True)]
+            cache, header_mask, header_lengths = self.headers.batch(
+                self.backbone, keys, [record.header_ids for record in records]
+            )
+            window = self.prompts.batch(records, self.device, with_header=False)
+            embeds = self._embed_prompts(window, torch.cat(per_row))
+            attention = torch.cat([header_mask, window.attention_mask], dim=1)
+            positions = header_lengths[:, None] + window.position_ids
+            hidden, cache = self.backbone.decode_hidden(embeds, attention, positions, cache)
+            last = hidden[:, -1]
+            visual_mean = torch.stack([features.mean(0) for features in per_row]).to(last.dtype)
+            tasks = torch.tensor([record.task for record in records], device=self.device)
+            normalized = self.value_head(last, visual_mean, tasks)
+            token_ids, log_prob = self._decode(last, cache, attention, positions[:, -1:], specs, greedy)
+        for index, ids in enumerate(token_ids):
+            self.history.record_action(index, ids)
+        actions = [self.codec.decode(spec, ids) for spec, ids in zip(specs, token_ids, strict=True)]
+        value = self.value_head.popart.denormalize(normalized.float(), tasks)
+        return ActOutput(actions, token_ids, log_prob, value, records)
+
+    def _decode(
+        self,
+        last: torch.Tensor,
+        cache: Any,
+        attention: torch.Tensor,
+        position: torch.Tensor,
+        specs: Sequence[EmbodimentSpec],
+        greedy: bool,
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        batch = len(specs)
+        env_ids = [spec.id for spec in specs]
+        rules = [self.codec.allowed_next_fn(spec) for spec in specs]
+        emitted: list[list[int]] = [[] for _ in range(batch)]
+        log_prob = torch.zeros(batch, device=self.device)
+        hidden = last
+        mask = self.masks.masks(env_ids, rules, emitted, self.device)
+        active = mask.any(-1)
+        for _ in range(self.codec.max_tokens(specs)):
+            log_probs = masked_log_probs(self.backbone.logits(hidden), mask | ~active[:, None], self.config.temperature)
+            chosen = log_probs.argmax(-1) if greedy else torch.multinomial(log_probs.exp(), 1).squeeze(-1)
+            chosen = torch.where(active, chosen, torch.full_like(chosen, self.prompts.pad_id))
+            log_prob += torch.where(active, log_probs.gather(-1, chosen[:, None]).squeeze(-1), 0.0)
+            for row, (token, is_active) in enumerate(zip(chosen.tolist(), active.tolist(), strict=True)):
+                if is_active:
+                    emitted[row].append(token)
+            mask = self.masks.masks(env_ids, rules, emitted, self.device)
+            active = mask.any(-1)
+            if not bool(active.any()):
+                break
+            attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
+            position = position + 1
+            out, cache = self.backbone.decode_hidden(self.backbone.embed(chosen[:, None]), attention, position, cache)
+            hidden = out[:, -1]
+        return emitted, log_prob
+
+    # ----------------------------------------------------------------------------------------- PPO
+    def evaluate(self, prompts: Sequence[PromptRecord], action_ids: Sequence[Sequence[int]]) -> EvaluateOutput:
+        """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions."""
+        specs = [self._spec_of(record.env_id) for record in prompts]
+        with self._autocast():
+            images = torch.from_numpy(np.concatenate([record.images for record in prompts]))
+            features = self.backbone.image_features(images)
+            counts = [len(record.images) for record in prompts]
+            per_row = [row.reshape(-1, features.shape[-1]) for row in torch.split(features, counts)]
+            tokens = self.prompts.batch(prompts, self.device)
+            width = max((len(ids) for ids in action_ids), default=0)
+            actions = torch.full((len(prompts), width), self.prompts.pad_id, dtype=torch.long)
+            valid = torch.zeros(len(prompts), width, dtype=torch.bool)
+            for row, ids in enumerate(action_ids):
+                actions[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+                valid[row, : len(ids)] = True
+            actions, valid = actions.to(self.device), valid.to(self.device)
+            ids = torch.cat([tokens.ids, actions], dim=1)
+            image_mask = torch.cat([tokens.image_mask, torch.zeros_like(valid)], dim=1)
+            attention = torch.cat([tokens.attention_mask, valid.long()], dim=1)
+            full = PromptTokens(ids, image_mask, attention)
+            embeds = self._embed_prompts(full, torch.cat(per_row))
+            hidden, _ = self.backbone.decode_hidden(embeds, attention, full.position_ids)
+            start = tokens.ids.shape[1] - 1
+            logits = self.backbone.logits(hidden[:, start : start + width])
+            mask = self._teacher_masks(specs, action_ids, width)
+            mask = mask | ~valid.unsqueeze(-1)
+            log_probs = masked_log_probs(logits, mask, self.config.temperature)
+            taken = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+            log_prob = torch.where(valid, taken, 0.0).sum(-1)
+            entropy = torch.where(valid, entropy_of(log_probs), 0.0).sum(-1)
+            visual_mean = torch.stack([row.mean(0) for row in per_row]).to(hidden.dtype)
+            tasks = torch.tensor([record.task for record in prompts], device=self.device)
+            normalized = self.value_head(hidden[:, start], visual_mean, tasks).float()
+        value = self.value_head.popart.denormalize(normalized, tasks)
+        return EvaluateOutput(log_prob, entropy, value, normalized)
+
+    def _teacher_masks(
+        self, specs: Sequence[EmbodimentSpec], action_ids: Sequence[Sequence[int]], width: int
+    ) -> torch.Tensor:
+        """(batch, width, vocab) constraint masks at each position given the actual preceding action ids."""
+        env_ids = [spec.id for spec in specs]
+        rules = [self.codec.allowed_next_fn(spec) for spec in specs]
+        masks = [
+            self.masks.masks(env_ids, rules, [list(ids[:position]) for ids in action_ids], self.device)
+            for position in range(width)
+        ]
+        if not masks:
+            return torch.zeros(len(specs), 0, self.backbone.vocab_size, dtype=torch.bool, device=self.device)
+        return torch.stack(masks, dim=1)
+
+    # ----------------------------------------------------------------------------------------- checkpoints
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write model (safetensors, LoRA merged), text tokenizer, value head, action tokenizer and config."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        model = self.backbone.model
+        with merged_weights(model) as state:
+            model.save_pretrained(path / MODEL_DIR, state_dict=state)
+        self.text_tokenizer.save_pretrained(path / MODEL_DIR)
+        save_file({key: value.contiguous() for key, value in self.value_head.state_dict().items()}, path / VALUE_FILE)
+        self.codec.save(path / ACTION_TOKENIZER_DIR)
+        preprocessing = self.backbone.preprocessing
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "tasks": self.tasks,
+            "image_preprocessing": {"size": preprocessing.size, "mean": preprocessing.mean, "std": preprocessing.std},
+        }
+        (path / POLICY_FILE).write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **overrides: Any) -> GEAPolicy:
+        """Load a policy written by ``save_pretrained`` (JSON + safetensors only; never unpickles)."""
+        path = Path(directory)
+        if not (path / POLICY_FILE).is_file():
+            raise ConfigError(f"{path} is not a GEA policy checkpoint ({POLICY_FILE} missing); save one first")
+        meta = json.loads((path / POLICY_FILE).read_text())
+        config = PolicyConfig.from_dict({**meta["config"], **overrides})
+        model, text_tokenizer = load_pretrained_model(path / MODEL_DIR, config.trust_remote_code)
+        image = meta["image_preprocessing"]
+        preprocessing = ImagePreprocessing(tuple(image["size"]), tuple(image["mean"]), tuple(image["std"]))
+        codec = ActionCodec.load(path / ACTION_TOKENIZER_DIR)
+        policy = cls._assemble(model, text_tokenizer, preprocessing, codec, config, meta["tasks"])
+        policy.value_head.load_state_dict(load_file(str(path / VALUE_FILE)))
+        return policy
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters that require gradients (LoRA/unfrozen model weights and the value head)."""
+        return (parameter for parameter in self.parameters() if parameter.requires_grad)
