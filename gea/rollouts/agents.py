@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gea.agents.baselines import RandomAgent
 from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
 from gea.rollouts.experts import has_expert, make_expert
 
-BUILTIN_AGENTS = ("random", "expert")
+BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>")
 
 
 def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
     """Build the agent called ``name`` for ``env_id``; ``None`` when it does not apply to that task.
 
-    ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task.
+    ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task;
+    ``sb3:<path>`` is the Stable-Baselines3 image policy saved at ``<path>`` (a zip, loaded without unpickling);
+    ``gea:<dir>`` acts greedily with the GEA policy saved in ``<dir>`` (``save_pretrained``, e.g. ``gea sft``'s
+    ``out_dir/policy``; the run's ``out_dir`` works too).
     """
     if name == "random":
         return RandomAgent(seed)
     if name == "expert":
         return make_expert(env_id) if has_expert(env_id) else None
+    if name.startswith("sb3:"):
+        from gea.rollouts.experts.sb3_expert import load_sb3_expert
+
+        return load_sb3_expert(env_id, name.removeprefix("sb3:"))
+    if name.startswith("gea:"):
+        return load_gea_agent(name.removeprefix("gea:"))
     raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
+
+
+def load_gea_agent(directory: str) -> EpisodeAgent:
+    """A greedy single-env agent over the GEA policy saved in ``directory`` (or in its ``policy/`` subfolder)."""
+    from gea.agents.interface import EpisodeAdapter
+    from gea.agents.policy import POLICY_FILE, GEAPolicy
+
+    path = Path(directory)
+    if not (path / POLICY_FILE).is_file() and (path / "policy" / POLICY_FILE).is_file():
+        path = path / "policy"
+    policy = GEAPolicy.from_pretrained(path)
+    policy.eval()
+    return EpisodeAdapter(policy, greedy=True)

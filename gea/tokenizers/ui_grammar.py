@@ -42,6 +42,29 @@ def _is_text_slot(word: str) -> bool:
     return len(word) >= 2 and word.startswith('"') and word.endswith('"')
 
 
+def expand_template(template: str) -> list[list[str]]:
+    """The plain word sequences a grammar template stands for.
+
+    Shorthand: ``a|b`` is one word out of several, ``[...]`` an optional group of words, so
+    ``scroll up|down [X Y]`` stands for ``scroll up``, ``scroll up X Y``, ``scroll down``, ``scroll down X Y``.
+    """
+    sequences: list[list[str]] = [[]]
+    tokens = template.replace("[", " [ ").replace("]", " ] ").split()
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "[" and "]" in tokens[index:]:
+            end = tokens.index("]", index)
+            optional = [words for words in expand_template(" ".join(tokens[index + 1 : end]))]
+            sequences = [base + extra for base in sequences for extra in [[], *optional]]
+            index = end + 1
+            continue
+        choices = token.split("|") if "|" in token and "" not in token.split("|") else [token]
+        sequences = [[*base, choice] for base in sequences for choice in choices]
+        index += 1
+    return sequences
+
+
 @register_tokenizer
 class UIGrammarTokenizer(ActionTokenizer):
     """UI actions as text tokens, constrained to a grammar; ids are the LLM's text ids.
@@ -71,7 +94,8 @@ class UIGrammarTokenizer(ActionTokenizer):
         self._actions: dict[str, list[int]] = {}
         self._text_prefixes: list[tuple[tuple[str, ...], list[int]]] = []
         for template in spec.grammar:
-            self._add_template(template.split())
+            for words in expand_template(template):
+                self._add_template(words)
         if not self._actions and not self._text_prefixes:
             raise ConfigError(f"the UI grammar {list(spec.grammar)} has no templates")
         special = set(getattr(text_tokenizer, "all_special_ids", [])) - {self.end_id}
@@ -139,6 +163,8 @@ class UIGrammarTokenizer(ActionTokenizer):
         return cls(text_actions, load_text_tokenizer(directory), config["end_id"], config["keys"])
 
     def _add_template(self, words: list[str]) -> None:
+        if any(ch in word for word in words for ch in "|[]"):
+            raise ConfigError(f"unbalanced '[...]' or stray '|' in the UI grammar template {' '.join(words)!r}")
         if not words:
             raise ConfigError("empty template in the UI grammar")
         text_at = [index for index, word in enumerate(words) if _is_text_slot(word)]
