@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gea.envs.spec import TextActions
 from gea.errors import InvalidActionError
 from gea.tokenizers import UIGrammarTokenizer, load_tokenizer
+from gea.tokenizers.ui_grammar import expand_template
 
 SPEC = TextActions(grammar=("click X Y", 'type "TEXT"', "key K"), grid=50, max_length=12)
 VALID = re.compile(r'click (\d+) (\d+)|type "(.*)"|key [A-Z]+', re.DOTALL)
@@ -79,3 +80,13 @@ def test_save_load_round_trip(ui: UIGrammarTokenizer, tmp_path: Path) -> None:
     loaded = load_tokenizer(ui.save(tmp_path / "ui"))
     ids = [*ui.encode(["click 1 2", 'type "search"', "key TAB"]), [7, 8, 9]]
     assert loaded.decode(ids) == ui.decode(ids)
+
+
+def test_grammar_shorthand_expands_to_every_form() -> None:
+    assert expand_template("scroll up|down [X Y]") == [
+        ["scroll", "up"],
+        ["scroll", "up", "X", "Y"],
+        ["scroll", "down"],
+        ["scroll", "down", "X", "Y"],
+    ]
+    assert expand_template('type "TEXT"') == [["type", '"TEXT"']]
