@@ -31,11 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Running ``python benchmarks/policy.py`` puts benchmarks/ first on sys.path, where benchmarks/tokenizers.py
-# would shadow Hugging Face ``tokenizers``; this script imports nothing from its own folder.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import numpy as np
 import torch
 
