@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
+# One BLAS/torch thread per process: the suite runs many processes on 2 cores, and oversubscription
+# makes small torch ops up to 50x slower.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 .venv/bin/ruff check gea tests benchmarks
 status=0
 .venv/bin/python -m pytest -m "not slow" -q --timeout=600 "$@" || status=$?
