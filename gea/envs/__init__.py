@@ -11,6 +11,7 @@ apply_headless_defaults()
 
 from gea.envs import adapters as _adapters  # noqa: F401  (registers every adapter)
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ContractWrapper, ImageObservationEnv, observation_space
+from gea.envs.recording import RecordEpisodes
 from gea.envs.registry import (
     EnvEntry,
     is_available,
@@ -21,6 +22,7 @@ from gea.envs.registry import (
     spec,
 )
 from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
+from gea.envs.vector import GeaVectorEnv, MultiTaskVecEnv, make_vec
 
 __all__ = [
     "DEFAULT_IMAGE_SIZE",
@@ -29,11 +31,15 @@ __all__ = [
     "DiscreteActions",
     "EmbodimentSpec",
     "EnvEntry",
+    "GeaVectorEnv",
     "ImageObservationEnv",
+    "MultiTaskVecEnv",
+    "RecordEpisodes",
     "TextActions",
     "is_available",
     "list_envs",
     "make",
+    "make_vec",
     "missing_modules",
     "observation_space",
     "register",

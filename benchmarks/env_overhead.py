@@ -1,0 +1,526 @@
+"""Environment overhead: steps/s through ``gea.envs.make`` vs the raw simulator making the same images.
+
+For each simulator, the platform env and a hand-written raw loop (same simulator settings, same image
+size and camera, resizing on both sides where the image is resized) take the same pre-drawn random
+actions for the same number of steps, resetting when an episode ends. The two are timed in alternation,
+``--repeats`` times, and the medians are reported; the ratio is the median of the per-repeat ratios
+(goal >= 0.95). A second table compares ``make_vec`` with 2 worker processes against 1 process
+(goal >= 1.7x on a CPU-bound env). Results go to ``benchmarks/results/env_overhead.md``.
+
+    python benchmarks/env_overhead.py                       # everything installed
+    python benchmarks/env_overhead.py --cases cartpole --steps 200 --repeats 3 --output /tmp/o.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import numpy as np
+from PIL import Image
+
+import gea.envs
+from gea.envs.vector import make_vec
+
+IMAGE = 64
+RESULTS = Path(__file__).parent / "results" / "env_overhead.md"
+
+
+def pil_resize(frame: np.ndarray, size: int = IMAGE) -> np.ndarray:
+    """Bilinear resize of an HxWx3 frame to size x size (what the raw loops do when the sim's image differs)."""
+    if frame.shape[:2] == (size, size):
+        return frame
+    return np.asarray(Image.fromarray(np.ascontiguousarray(frame)).resize((size, size), Image.Resampling.BILINEAR))
+
+
+class RawLoop:
+    """A raw simulator producing the contract's image each step: ``reset(seed)``, ``step(action) -> done``."""
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        """Start an episode (seeded when ``seed`` is given); returns the image."""
+        raise NotImplementedError
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        """Apply ``action``; returns the image and whether the episode ended."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the simulator."""
+
+
+class RawCartPole(RawLoop):
+    """Gymnasium CartPole rendered with pygame and resized, as the generic adapter does."""
+
+    def __init__(self) -> None:
+        import gymnasium as gym
+
+        self.env = gym.make("CartPole-v1", render_mode="rgb_array").unwrapped
+        self.steps = 0
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        self.env.reset(seed=seed)
+        self.steps = 0
+        return pil_resize(self.env.render())
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        _, _, terminated, truncated, _ = self.env.step(int(action))
+        self.steps += 1
+        return pil_resize(self.env.render()), terminated or truncated or self.steps >= 500
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RawMetaWorld(RawLoop):
+    """A Meta-World v3 task with a MuJoCo renderer at 64px from ``corner3`` (shadows/reflections/MSAA off)."""
+
+    def __init__(self, task: str = "reach-v3", camera: str = "corner3") -> None:
+        import mujoco
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+        self.env = ALL_V3_ENVIRONMENTS[task](width=IMAGE, height=IMAGE)
+        self.env._partially_observable = False
+        self.env._freeze_rand_vec = False
+        self.env.seeded_rand_vec = True
+        self.env._set_task_called = True
+        self.env.max_path_length = sys.maxsize
+        model = self.env.model
+        model.vis.quality.shadowsize = 0
+        model.vis.quality.offsamples = 0
+        self.renderer = mujoco.Renderer(model, IMAGE, IMAGE)
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        self.camera = model.camera(camera).id
+        self.steps = 0
+
+    def _image(self) -> np.ndarray:
+        self.renderer.update_scene(self.env.data, camera=self.camera)
+        return np.ascontiguousarray(self.renderer.render()[::-1, ::-1])  # corner3 is upside down
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        if seed is not None:
+            self.env.seed(seed)
+        self.env.reset()
+        self.steps = 0
+        return self._image()
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        self.env.step(np.asarray(action, np.float32))
+        self.steps += 1
+        return self._image(), self.steps >= 500
+
+    def close(self) -> None:
+        self.renderer.close()
+        self.env.close()
+
+
+class RawBabyAI(RawLoop):
+    """A BabyAI level rendered top-down with tiles just big enough for 64px, then resized to 64px."""
+
+    def __init__(self, gym_id: str = "BabyAI-GoToLocal-v0") -> None:
+        import gymnasium as gym
+        import minigrid  # noqa: F401
+
+        self.env = gym.make(gym_id).unwrapped
+
+    def _image(self) -> np.ndarray:
+        tile = max(1, math.ceil(IMAGE / max(self.env.width, self.env.height)))
+        return pil_resize(self.env.get_full_render(highlight=False, tile_size=tile))
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        self.env.reset(seed=seed)
+        return self._image()
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        _, _, terminated, truncated, _ = self.env.step(int(action))
+        return self._image(), terminated or truncated
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RawProcgen(RawLoop):
+    """A Procgen game through its gym3 interface (64x64 RGB natively), easy mode."""
+
+    def __init__(self, game: str = "coinrun") -> None:
+        self.game = game
+        self.env: Any = None
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        from procgen import ProcgenGym3Env
+
+        if self.env is None:
+            self.env = ProcgenGym3Env(
+                num=1, env_name=self.game, distribution_mode="easy", num_threads=0, rand_seed=seed or 0
+            )
+        _, obs, _ = self.env.observe()
+        return obs["rgb"][0]
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        self.env.act(np.array([int(action)]))
+        _, obs, first = self.env.observe()
+        return obs["rgb"][0], bool(first[0])
+
+    def close(self) -> None:
+        self.env = None
+
+
+class RawAtari(RawLoop):
+    """An ALE game (frameskip 4, sticky actions 0.25, minimal actions), RGB frame resized to 64px."""
+
+    def __init__(self, game: str = "pong") -> None:
+        from ale_py import AtariEnv
+
+        self.env = AtariEnv(game=game, obs_type="rgb", frameskip=4, repeat_action_probability=0.25)
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        return pil_resize(obs)
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        obs, _, terminated, truncated, _ = self.env.step(int(action))
+        return pil_resize(obs), terminated or truncated
+
+    def close(self) -> None:
+        self.env.close()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One simulator: its platform id and kwargs, its raw loop, and the modules it needs."""
+
+    name: str
+    env_id: str
+    raw: Callable[[], RawLoop]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    scale: float = 1.0
+    """Steps (and chunk size) relative to ``--steps``, so fast and slow simulators run for similar times."""
+
+
+CASES: dict[str, Case] = {
+    case.name: case
+    for case in (
+        Case("cartpole", "cartpole", RawCartPole, {"image_size": IMAGE}, scale=0.5),
+        Case(
+            "metaworld", "metaworld:reach-v3", RawMetaWorld, {"image_size": IMAGE, "camera": "corner3"}, ("metaworld",)
+        ),
+        Case("babyai", "babyai:GoToLocal", RawBabyAI, {"image_size": IMAGE}, ("minigrid",), 2.0),
+        Case("procgen", "procgen:coinrun", RawProcgen, {"image_size": IMAGE}, ("procgen",), 20.0),
+        Case("atari", "atari:Pong", RawAtari, {"image_size": IMAGE}, ("ale_py",), 5.0),
+    )
+}
+VECTOR_CASES = {"cartpole": "cartpole", "babyai": "babyai:GoToLocal", "metaworld": "metaworld:reach-v3"}
+
+
+def unavailable(case: Case) -> str | None:
+    """Why ``case`` cannot run here, or ``None``."""
+    missing = [name for name in case.requires if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"not installed: {', '.join(missing)}"
+    try:
+        gea.envs.spec(case.env_id)
+    except KeyError:
+        return f"{case.env_id} is not registered"
+    return None
+
+
+def random_actions(env_id: str, count: int, seed: int = 0) -> list[Any]:
+    """``count`` random actions for ``env_id`` (uniform over the discrete set or the continuous box)."""
+    space = gea.envs.spec(env_id).action
+    rng = np.random.default_rng(seed)
+    if space.kind == "discrete":
+        return [int(a) for a in rng.integers(space.n, size=count)]
+    low, high = np.asarray(space.low, np.float32), np.asarray(space.high, np.float32)
+    return [rng.uniform(low, high).astype(np.float32) for _ in range(count)]
+
+
+class GeaRunner:
+    """Steps a platform env through actions, resetting on episode end; keeps its state between chunks."""
+
+    def __init__(self, env: Any, seed: int) -> None:
+        self.env = env
+        env.reset(seed=seed)
+
+    def run(self, actions: list[Any]) -> float:
+        """Seconds taken by ``actions``."""
+        start = time.perf_counter()
+        for action in actions:
+            _, _, terminated, truncated, _ = self.env.step(action)
+            if terminated or truncated:
+                self.env.reset()
+        return time.perf_counter() - start
+
+
+class RawRunner:
+    """Steps a raw loop through actions, resetting on episode end; keeps its state between chunks."""
+
+    def __init__(self, raw: RawLoop, seed: int) -> None:
+        self.raw = raw
+        raw.reset(seed)
+
+    def run(self, actions: list[Any]) -> float:
+        """Seconds taken by ``actions``."""
+        start = time.perf_counter()
+        for action in actions:
+            _, done = self.raw.step(action)
+            if done:
+                self.raw.reset(None)
+        return time.perf_counter() - start
+
+
+class VectorRunner:
+    """Steps a vector env with one action list per step."""
+
+    def __init__(self, envs: Any, seed: int) -> None:
+        self.envs = envs
+        envs.reset(seed=seed)
+
+    def run(self, actions: list[Any]) -> float:
+        """Seconds taken by ``actions`` (each a list with one action per env)."""
+        start = time.perf_counter()
+        for action in actions:
+            self.envs.step(action)
+        return time.perf_counter() - start
+
+
+def interleaved(runners: list[Any], actions: list[Any], chunk: int) -> list[float]:
+    """Run every runner over ``actions`` in chunks of ``chunk`` steps, taking turns; total seconds of each.
+
+    Taking turns every ``chunk`` steps (in a rotating order) exposes all sides to the same machine load,
+    which on a shared machine changes faster than a whole run takes.
+    """
+    seconds = [0.0] * len(runners)
+    for index, begin in enumerate(range(0, len(actions), chunk)):
+        part = actions[begin : begin + chunk]
+        for offset in range(len(runners)):
+            which = (index + offset) % len(runners)
+            seconds[which] += runners[which].run(part)
+    return seconds
+
+
+@dataclass
+class OverheadResult:
+    """Medians over repeats for one case: the full platform env, the adapter alone, the raw loop."""
+
+    name: str
+    env_id: str
+    steps: int
+    gea_sps: float
+    adapter_sps: float
+    raw_sps: float
+    ratio: float
+    adapter_ratio: float
+    ratios: list[float]
+
+
+def measure_overhead(case: Case, steps: int, repeats: int, chunk: int) -> OverheadResult:
+    """``repeats`` interleaved runs of ``gea.envs.make``, of its adapter alone and of the raw loop; medians.
+
+    The adapter alone (``env.unwrapped``, a second instance) separates the adapter's own cost from that of
+    the contract wrapper and time limit around it.
+    """
+    env = gea.envs.make(case.env_id, **case.kwargs)
+    adapter = gea.envs.make(case.env_id, **case.kwargs).unwrapped
+    raw = case.raw()
+    if raw.reset(0).shape != env.reset(seed=0)[0]["image"].shape:
+        raise RuntimeError(f"{case.name}: raw and platform images differ in size")
+    actions = random_actions(case.env_id, steps)
+    runners = [GeaRunner(env, 0), GeaRunner(adapter, 0), RawRunner(raw, 0)]
+    interleaved(runners, actions[: max(10, steps // 10)], chunk)  # warm-up
+    runs: list[list[float]] = [[], [], []]
+    for _ in range(repeats):
+        for column, seconds in zip(runs, interleaved(runners, actions, chunk), strict=True):
+            column.append(steps / seconds)
+    for closeable in (env, adapter, raw):
+        closeable.close()
+    gea_runs, adapter_runs, raw_runs = runs
+    ratios = [g / r for g, r in zip(gea_runs, raw_runs, strict=True)]
+    adapter_ratios = [a / r for a, r in zip(adapter_runs, raw_runs, strict=True)]
+    return OverheadResult(
+        case.name,
+        case.env_id,
+        steps,
+        statistics.median(gea_runs),
+        statistics.median(adapter_runs),
+        statistics.median(raw_runs),
+        statistics.median(ratios),
+        statistics.median(adapter_ratios),
+        ratios,
+    )
+
+
+@dataclass
+class VectorResult:
+    """Env-steps/s of 1 process vs ``make_vec`` with 2 workers, medians over repeats."""
+
+    env_id: str
+    single_sps: float
+    vector_sps: float
+    speedup: float
+
+
+def measure_vector(env_id: str, steps: int, repeats: int, chunk: int) -> VectorResult:
+    """One env stepped in this process vs two in ``make_vec`` worker processes, interleaved; env-steps/s."""
+    single = GeaRunner(gea.envs.make(env_id, image_size=IMAGE), 0)
+    vector = VectorRunner(make_vec(env_id, 2, image_size=IMAGE), 0)
+    actions = random_actions(env_id, 2 * steps)
+    pairs = [list(pair) for pair in zip(actions[::2], actions[1::2], strict=True)]
+    # each chunk gives both sides the same number of env steps: 2 * chunk single steps vs chunk vector steps
+    interleaved([_Doubled(single), vector], pairs[:10], chunk)  # warm-up
+    single_runs, vector_runs = [], []
+    for _ in range(repeats):
+        single_time, vector_time = interleaved([_Doubled(single), vector], pairs, chunk)
+        single_runs.append(2 * len(pairs) / single_time)
+        vector_runs.append(2 * len(pairs) / vector_time)
+    single.env.close()
+    vector.envs.close()
+    single_sps, vector_sps = statistics.median(single_runs), statistics.median(vector_runs)
+    speedups = [v / s for v, s in zip(vector_runs, single_runs, strict=True)]
+    return VectorResult(env_id, single_sps, vector_sps, statistics.median(speedups))
+
+
+class _Doubled:
+    """Feeds both actions of each pair to a single env, so it does the same env steps as the vector env."""
+
+    def __init__(self, runner: GeaRunner) -> None:
+        self.runner = runner
+
+    def run(self, pairs: list[list[Any]]) -> float:
+        return self.runner.run([action for pair in pairs for action in pair])
+
+
+def machine_info() -> list[str]:
+    """CPU, cores, load, Python and simulator versions."""
+    cpu = platform.processor() or "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for package in ("gymnasium", "mujoco", "metaworld", "minigrid", "procgen2", "ale-py", "numpy", "pillow"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores; {platform.platform()}",
+        f"- Python {platform.python_version()}; {', '.join(versions)}",
+        f"- MUJOCO_GL={os.environ.get('MUJOCO_GL')}; load average at start: {os.getloadavg()[0]:.2f}",
+    ]
+
+
+def report(
+    overhead: list[OverheadResult],
+    skipped: dict[str, str],
+    vector: list[VectorResult],
+    args: argparse.Namespace,
+    info: list[str],
+) -> str:
+    """The markdown report."""
+    lines = [
+        "# Environment overhead",
+        "",
+        f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
+        "",
+        *info,
+        f"- load average at end: {os.getloadavg()[0]:.2f}",
+        "",
+        f"Random actions (the same on every side); per repeat each side takes the number of steps in the table "
+        f"(`--steps` {args.steps} times a per-simulator scale), in turns of `--chunk` {args.chunk} steps (same "
+        f'scale); {args.repeats} repeats; medians. {IMAGE}x{IMAGE} RGB images on every side. "adapter alone" '
+        "is `env.unwrapped` (no contract wrapper or time limit). The machine is shared with other jobs (see "
+        "the load averages), so absolute steps/s vary; the ratio of each repeat compares the sides under the "
+        "same load, and its median is the figure to read.",
+        "",
+        "## `gea.envs.make` vs the raw simulator (goal: ratio >= 0.95)",
+        "",
+        "| simulator | env id | steps | gea steps/s | adapter alone | raw steps/s | ratio gea/raw (median) "
+        "| adapter/raw | per-repeat gea/raw | goal |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in overhead:
+        per_repeat = ", ".join(f"{x:.2f}" for x in r.ratios)
+        verdict = "met" if r.ratio >= 0.95 else "**missed**"
+        speeds = f"{r.gea_sps:,.0f} | {r.adapter_sps:,.0f} | {r.raw_sps:,.0f}"
+        ratios = f"{r.ratio:.3f} | {r.adapter_ratio:.3f}"
+        lines.append(f"| {r.name} | `{r.env_id}` | {r.steps} | {speeds} | {ratios} | {per_repeat} | {verdict} |")
+    for name, reason in skipped.items():
+        lines.append(f"| {name} | `{CASES[name].env_id}` | - | - | - | - | - | - | skipped: {reason} | - |")
+    lines += [
+        "",
+        "## `make_vec` with 2 worker processes vs 1 process (goal: >= 1.7x)",
+        "",
+        "Both sides take the same env steps in turns of `--chunk` steps: one env in this process, or two envs "
+        "in `make_vec` worker processes stepped in lock step (the parent waits for both every step). Lock "
+        "step needs each worker to be scheduled the moment its action arrives; when other jobs keep every "
+        "core busy (load average above the core count), each wake-up waits for a time slice and the speedup "
+        "shrinks, so the goal figure needs a machine with idle cores.",
+        "",
+        "| env id (64px images) | 1 process steps/s | 2 workers steps/s | speedup (median) | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for v in vector:
+        verdict = "met" if v.speedup >= 1.7 else "**missed**"
+        lines.append(f"| `{v.env_id}` | {v.single_sps:,.0f} | {v.vector_sps:,.0f} | {v.speedup:.2f}x | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen cases and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)}")
+    parser.add_argument("--vector", default="babyai,metaworld", help=f"vector cases from {list(VECTOR_CASES)}")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--vector-steps", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunk", type=int, default=50, help="steps per side before switching sides")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    info = machine_info()
+    overhead, skipped, vector = [], {}, []
+    for name in filter(None, args.cases.split(",")):
+        case = CASES[name]
+        reason = unavailable(case)
+        if reason:
+            skipped[name] = reason
+            print(f"{name}: skipped ({reason})", flush=True)
+            continue
+        steps, chunk = round(args.steps * case.scale), max(5, round(args.chunk * case.scale))
+        result = measure_overhead(case, steps, args.repeats, chunk)
+        print(
+            f"{name}: gea {result.gea_sps:,.0f} adapter {result.adapter_sps:,.0f} raw {result.raw_sps:,.0f} "
+            f"ratio {result.ratio:.3f} (adapter alone {result.adapter_ratio:.3f})",
+            flush=True,
+        )
+        overhead.append(result)
+    for name in filter(None, args.vector.split(",")):
+        if unavailable(CASES[name]):
+            print(f"vector {name}: skipped ({unavailable(CASES[name])})", flush=True)
+            continue
+        vec = measure_vector(VECTOR_CASES[name], args.vector_steps, args.repeats, args.chunk)
+        print(f"vector {name}: 1 process {vec.single_sps:,.0f}, 2 workers {vec.vector_sps:,.0f}", flush=True)
+        vector.append(vec)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report(overhead, skipped, vector, args, info))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
