@@ -43,7 +43,11 @@ class GymEnvConfig:
 
 
 class GymnasiumEnv(ImageObservationEnv):
-    """Wraps a Gymnasium env: its flattened state becomes ``proprio``, its ``render()`` the ``image``."""
+    """Wraps a Gymnasium env: its flattened state becomes ``proprio``, its ``render()`` the ``image``.
+
+    ``render_mode=None`` skips rendering (the image stays black): for state-only policies, where rendering
+    would cost far more than the simulation.
+    """
 
     def __init__(
         self,
@@ -65,8 +69,8 @@ class GymnasiumEnv(ImageObservationEnv):
         _check_action_space(embodiment, self._env.action_space)
 
     def _observe(self, state: Any) -> dict[str, Any]:
-        frame = self._env.render()
-        self._last_image = resize(np.asarray(frame), self.image_size)
+        if self.render_mode is not None:  # render_mode=None: state-only training, the image stays blank
+            self._last_image = resize(np.asarray(self._env.render()), self.image_size)
         proprio = spaces.flatten(self._env.observation_space, state).astype(np.float32)
         return {"image": self._last_image, "instruction": self.instruction, "proprio": proprio}
 

@@ -1,0 +1,145 @@
+"""Small from-scratch actor-critic networks on tensors (MLP on state, Nature-CNN on images), for fast PPO.
+
+They mirror stable-baselines3's default ``MlpPolicy`` (separate 64-64 tanh actor and critic MLPs) and
+``CnnPolicy`` (shared Nature CNN, 512 features, linear heads) with the same orthogonal initialisation, so
+that PPO speed and learning can be compared with SB3 network for network. Inputs are batched tensors:
+``proprio`` float (N, D) or ``image`` uint8 (N, H, W, 3); actions are categorical (discrete) or diagonal
+Gaussian (continuous). The critic is a plain linear value or a PopArt layer (``gea.agents.value.PopArt``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gea.agents.value import PopArt
+from gea.errors import ConfigError
+
+Encoder = Literal["mlp", "cnn"]
+
+
+@dataclass(frozen=True)
+class SmallNetConfig:
+    """Shape of a small actor-critic: input, action space, encoder and critic type."""
+
+    encoder: Encoder
+    input_shape: tuple[int, ...]
+    action_dim: int
+    discrete: bool
+    hidden: int = 64
+    cnn_features: int = 512
+    popart: bool = False
+
+
+def _orthogonal(module: nn.Module, gain: float) -> None:
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)
+
+
+def _mlp(inputs: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+
+
+def _nature_cnn(input_shape: tuple[int, ...], features: int) -> nn.Sequential:
+    height, width, channels = input_shape
+    conv = nn.Sequential(
+        nn.Conv2d(channels, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+    with torch.no_grad():
+        flat = conv(torch.zeros(1, channels, height, width)).shape[-1]
+    return nn.Sequential(conv, nn.Linear(flat, features), nn.ReLU())
+
+
+class SmallActorCriticNet(nn.Module):
+    """Actor-critic on tensors: ``forward(obs) -> (action logits or Gaussian means, normalized value)``."""
+
+    def __init__(self, config: SmallNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.encoder == "mlp":
+            inputs = math.prod(config.input_shape)
+            self.actor_body: nn.Module = _mlp(inputs, config.hidden)
+            self.critic_body: nn.Module | None = _mlp(inputs, config.hidden)
+            features = config.hidden
+        elif config.encoder == "cnn":
+            if len(config.input_shape) != 3:
+                raise ConfigError(f"encoder=cnn needs images (H, W, C), got input shape {config.input_shape}")
+            self.actor_body = _nature_cnn(config.input_shape, config.cnn_features)
+            self.critic_body = None  # shared with the actor, as SB3's CnnPolicy
+            features = config.cnn_features
+        else:
+            raise ConfigError(f"encoder must be 'mlp' or 'cnn', got {config.encoder!r}")
+        self.action_head = nn.Linear(features, config.action_dim)
+        self.log_std = None if config.discrete else nn.Parameter(torch.zeros(config.action_dim))
+        self.popart = PopArt(features) if config.popart else None
+        self.value_head = None if config.popart else nn.Linear(features, 1)
+        _orthogonal(self, math.sqrt(2))
+        _orthogonal(self.action_head, 0.01)
+        if self.value_head is not None:
+            _orthogonal(self.value_head, 1.0)
+        else:
+            _orthogonal(self.popart, 1.0)  # type: ignore[arg-type]
+        if config.encoder == "cnn":
+            # HWC images permuted to NCHW are channels-last in memory already; matching weights avoid copies.
+            self.to(memory_format=torch.channels_last)
+
+    def preprocess(self, observations: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, H, W, C) -> float (N, C, H, W) in [0, 1]; state -> float (N, D)."""
+        if self.config.encoder == "cnn":
+            return observations.permute(0, 3, 1, 2).float().div_(255.0)
+        return observations.float().flatten(1)
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits (discrete) or means (continuous), and the (normalized, with PopArt) value."""
+        inputs = self.preprocess(observations)
+        actor = self.actor_body(inputs)
+        critic = actor if self.critic_body is None else self.critic_body(inputs)
+        if self.popart is not None:
+            value = self.popart(critic, torch.zeros(len(critic), dtype=torch.long, device=critic.device))
+        else:
+            value = self.value_head(critic).squeeze(-1)  # type: ignore[misc]
+        return self.action_head(actor), value
+
+    def log_prob_entropy(self, head: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of ``actions`` and entropy of the action distribution given the head's output."""
+        if self.log_std is None:
+            log_probs = F.log_softmax(head, dim=-1)
+            taken = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+            return taken, entropy
+        log_std = self.log_std.expand_as(head)
+        z = (actions - head) / log_std.exp()
+        log_prob = (-0.5 * z.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+        return log_prob, entropy
+
+    def sample(self, head: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampled (or most likely) actions and their log-probabilities."""
+        if self.log_std is None:
+            log_probs = F.log_softmax(head, dim=-1)
+            if greedy:
+                actions = log_probs.argmax(-1)
+            else:  # inverse-CDF sampling: one uniform per row, much cheaper than torch.multinomial for small batches
+                cumulative = log_probs.exp().cumsum(-1)
+                uniform = torch.rand_like(cumulative[:, :1]) * cumulative[:, -1:]
+                actions = (cumulative < uniform).sum(-1).clamp(max=head.shape[-1] - 1)
+            return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        actions = head if greedy else head + self.log_std.exp() * torch.randn_like(head)
+        return actions, self.log_prob_entropy(head, actions)[0]
+
+    def max_entropy(self) -> float:
+        """Entropy of the uniform action distribution (discrete) or 1 per dimension (continuous), for scaling."""
+        return math.log(self.config.action_dim) if self.log_std is None else float(self.config.action_dim)

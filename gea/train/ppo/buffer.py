@@ -1,0 +1,121 @@
+"""The rollout buffer: preallocated (steps, envs) tensors, the policy's inputs, and GAE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over a (T, N) rollout.
+
+    ``dones[t]`` marks that the episode ended at step t (the next observation starts a new episode, so
+    nothing is bootstrapped across it); truncated episodes must already carry ``gamma * V(final_obs)``
+    in their last reward. Returns (advantages, returns = advantages + values).
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    for t in reversed(range(steps)):
+        next_value = last_value if t == steps - 1 else values[t + 1]
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * not_done - values[t]
+        running = delta + gamma * gae_lambda * not_done * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+class InputStore:
+    """What the policy needs to re-evaluate each step: dicts of tensors (preallocated) or any Python objects.
+
+    The first ``put`` decides: a dict of tensors is kept in (T, N, ...) tensors and gathered by index; anything
+    else (e.g. the GEA policy's prompt records and action token ids) is kept in a (T x N) list.
+    """
+
+    def __init__(self, steps: int, num_envs: int) -> None:
+        self.steps, self.num_envs = steps, num_envs
+        self.tensors: dict[str, torch.Tensor] | None = None
+        self.objects: list[Any] | None = None
+
+    def put(self, step: int, inputs: Any) -> None:
+        """Store the inputs of all envs at ``step`` (a dict of (N, ...) tensors or a list of N objects)."""
+        if isinstance(inputs, dict):
+            if self.tensors is None:
+                self.tensors = {
+                    key: torch.zeros((self.steps, *value.shape), dtype=value.dtype, device=value.device)
+                    for key, value in inputs.items()
+                }
+            for key, value in inputs.items():
+                self.tensors[key][step].copy_(value)
+            return
+        if self.objects is None:
+            self.objects = [None] * (self.steps * self.num_envs)
+        self.objects[step * self.num_envs : (step + 1) * self.num_envs] = list(inputs)
+
+    def gather(self, flat_indices: torch.Tensor) -> Any:
+        """The inputs of flat (step * num_envs + env) indices: a dict of tensors or a list of objects."""
+        if self.tensors is not None:
+            return {
+                key: value.reshape(-1, *value.shape[2:])[flat_indices.to(value.device)]
+                for key, value in self.tensors.items()
+            }
+        assert self.objects is not None
+        return [self.objects[index] for index in flat_indices.tolist()]
+
+
+class RolloutBuffer:
+    """One rollout of ``steps`` x ``num_envs`` transitions plus what PPO derives from it."""
+
+    def __init__(self, steps: int, num_envs: int, device: torch.device) -> None:
+        self.steps, self.num_envs, self.device = steps, num_envs, device
+
+        def zeros() -> torch.Tensor:
+            return torch.zeros((steps, num_envs), device=device)
+
+        self.rewards, self.dones, self.values, self.log_probs = zeros(), zeros(), zeros(), zeros()
+        self.tasks = torch.zeros((steps, num_envs), dtype=torch.long, device=device)
+        self.successes = np.zeros((steps, num_envs), dtype=bool)
+        self.episode_ids = np.zeros((steps, num_envs), dtype=np.int64)
+        self.inputs = InputStore(steps, num_envs)
+        self.advantages, self.returns = zeros(), zeros()
+
+    def add(
+        self,
+        step: int,
+        inputs: Any,
+        log_prob: torch.Tensor,
+        value: torch.Tensor,
+        tasks: torch.Tensor,
+        episode_ids: np.ndarray,
+    ) -> None:
+        """Store what the policy saw and did at ``step`` (rewards and dones come with ``add_outcome``)."""
+        self.inputs.put(step, inputs)
+        self.log_probs[step] = log_prob
+        self.values[step] = value
+        self.tasks[step] = tasks
+        self.episode_ids[step] = episode_ids
+
+    def add_outcome(self, step: int, rewards: np.ndarray, dones: np.ndarray, successes: np.ndarray) -> None:
+        """Store the env's answer to the actions of ``step``."""
+        self.rewards[step] = torch.from_numpy(rewards).to(self.device, torch.float32)
+        self.dones[step] = torch.from_numpy(dones).to(self.device, torch.float32)
+        self.successes[step] = successes
+
+    def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float) -> None:
+        """Compute advantages and returns, bootstrapping from ``last_value`` of the next observation."""
+        self.advantages, self.returns = compute_gae(
+            self.rewards, self.values, self.dones, last_value, gamma, gae_lambda
+        )
+
+    def flat(self, tensor: torch.Tensor) -> torch.Tensor:
+        """(T, N, ...) -> (T*N, ...) in step-major order (the order of ``InputStore.gather`` indices)."""
+        return tensor.reshape(-1, *tensor.shape[2:])

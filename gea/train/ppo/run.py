@@ -1,0 +1,73 @@
+"""Build and run one rank of ``gea ppo`` from its config: process group, envs, agent, trainer."""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from gea.envs.registry import spec as env_spec
+from gea.errors import ConfigError
+from gea.train.distributed import DistributedContext, init_distributed, seed_everything, shutdown_distributed
+from gea.train.ppo.agent import PPOAgent, SmallNetAgent
+from gea.train.ppo.config import PPOConfig
+from gea.train.ppo.envs import VecEnv, make_rank_envs
+from gea.train.ppo.rollout import RolloutCollector
+from gea.train.ppo.trainer import PPOTrainer, TrainResult
+
+
+def observation_space_of(envs: VecEnv) -> object:
+    """The single-env observation space of either vector env kind."""
+    if hasattr(envs, "single_observation_space"):
+        return envs.single_observation_space
+    return envs.observation_spaces[0]  # type: ignore[union-attr]
+
+
+def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
+    """The configured policy behind the ``PPOAgent`` interface."""
+    policy = config.policy
+    if policy.kind == "small":
+        if policy.path:
+            return SmallNetAgent.load(policy.path, env_ids, context.device)
+        return SmallNetAgent.build(
+            env_ids,
+            observation_space_of(envs),
+            policy.encoder,
+            policy.observation,
+            policy.hidden,
+            policy.popart,
+            context.device,
+        )
+    from gea.train.ppo.mllm_agent import MLLMAgent
+
+    return MLLMAgent.build(policy, env_ids, context.device)
+
+
+def run_ppo(config: PPOConfig) -> TrainResult:
+    """Train one rank (call under ``torchrun`` for several); every rank returns the run's summary."""
+    context = init_distributed(config.device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed + 1_000_003 * context.rank)
+    env_ids = config.envs_for_rank(context.rank)
+    for module in config.imports:
+        importlib.import_module(module)
+    for env_id in set(env_ids):
+        env_spec(env_id)  # an unknown id fails here, before any worker starts
+    if config.algo == "iql" and config.policy.kind != "small":
+        raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    envs = make_rank_envs(
+        env_ids,
+        config.seed + 10_007 * context.rank,
+        config.asynchronous,
+        config.step_timeout,
+        config.env_kwargs,
+        config.imports,
+    )
+    try:
+        agent = build_agent(config, envs, env_ids, context)
+        collector = RolloutCollector(envs, agent, config.rollout_steps, config.gamma, config.gae_lambda)
+        return PPOTrainer(config, context, agent, collector).train()
+    finally:
+        envs.close()
+        shutdown_distributed()
