@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gea.config import load_job_config, save_config
 from gea.rollouts.evaluate import EvalConfig, evaluate_with_progress, plan_runs
-from gea.rollouts.report import benchmark_table, domain_table, success_table, write_report
+from gea.rollouts.report import text_report, write_report
 
 HELP = """usage: gea eval [key=value ...]
 
@@ -37,11 +37,6 @@ def main(argv: Sequence[str]) -> int:
     _, skipped = plan_runs(config)
     payload = write_report(config, results, [task.env for task in skipped], out_dir)
     print()
-    print(success_table(payload))
-    print()
-    print(domain_table(payload))
-    if payload["benchmarks"]:
-        print()
-        print(benchmark_table(payload))
+    print(text_report(payload))
     print(f"\nreport: {out_dir / 'report.md'}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from gea.rollouts.report import benchmark_table, compare_table, domain_table, load_results, success_table
+from gea.rollouts.report import compare_table, load_results, text_report
 
 
 def main(argv: Sequence[str]) -> int:
@@ -20,13 +20,7 @@ def main(argv: Sequence[str]) -> int:
     compare.add_argument("second", type=Path, metavar="B")
     parser_args = parser.parse_args(list(argv))
     if parser_args.action == "show":
-        payload = load_results(parser_args.results)
-        print(success_table(payload))
-        print()
-        print(domain_table(payload))
-        if payload["benchmarks"]:
-            print()
-            print(benchmark_table(payload))
+        print(text_report(load_results(parser_args.results)))
     else:
         print(compare_table(load_results(parser_args.first), load_results(parser_args.second)))
     return 0

@@ -181,6 +181,14 @@ def benchmark_table(payload: dict[str, Any], markdown: bool = False) -> str:
     return format_table(["benchmark", "split", "agent", "tasks", "mean normalized", "IQM normalized"], lines, markdown)
 
 
+def text_report(payload: dict[str, Any]) -> str:
+    """The terminal form of a report: per-task, per-domain and (where any) normalized-score tables."""
+    parts = [success_table(payload), domain_table(payload)]
+    if payload["benchmarks"]:
+        parts.append(benchmark_table(payload))
+    return "\n\n".join(parts)
+
+
 def markdown_report(payload: dict[str, Any]) -> str:
     """``report.md``: per-task and per-domain tables."""
     skipped = payload["skipped_tasks"]
