@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expert": ("gea.commands.expert", "train an SB3 PPO expert (`expert train ENV_ID`) or list them (`expert list`)"),
     "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),
     "ppo": ("gea.commands.ppo", "online RL with PPO on vector envs, DD-PPO under torchrun (Hydra overrides)"),
+    "quickstart": ("gea.commands.quickstart", "the whole pipeline on the quick suite in minutes on a CPU (overrides)"),
     "report": ("gea.commands.report", "show one results.json or compare two (`report compare A B`)"),
     "sft": ("gea.commands.sft", "supervised fine-tuning of the GEA policy on expert datasets (Hydra overrides)"),
     "tokenizer": ("gea.commands.tokenizer", "train the learned action tokenizer (`tokenizer fit data=PATH ...`)"),

@@ -18,7 +18,7 @@ Overrides (Hydra syntax), e.g.:
   data.paths=[data/metaworld,data/babyai] data.weights=[1,2]   datasets and their mixture weights
   'data.embodiment_weights=["babyai:GoTo=3"]'                   up-weight one embodiment (env id)
   policy.model=tiny | /path/to/llava-onevision-0.5b          the MLLM (local folder or hub id)
-  tokenizer=runs/tokenizer/tokenizer                         a fitted RVQ for continuous actions
+  action_tokenizer=runs/tokenizer/tokenizer                  a fitted RVQ for continuous actions
   policy.lora.enabled=true policy.bf16=true policy.gradient_checkpointing=true
   steps=2000 batch_size=8 grad_accum=4 optim.lr=1e-4 optim.warmup_fraction=0.1 optim.grad_clip=1.0
   strategy=ddp|fsdp device=auto out_dir=runs/sft save_every=500 resume=true stop_at=0

@@ -1,0 +1,81 @@
+"""Collation: each window becomes the policy's own prompt plus the target action, with labels on action tokens only."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from sft_helpers import expert_datasets, tiny_config
+
+import gea.envs
+from gea.agents.prompt import PromptRecord
+from gea.rollouts.dataset import WindowDataset
+from gea.train.distributed import DistributedContext
+from gea.train.sft.batching import IGNORE
+from gea.train.sft.model import sft_forward
+from gea.train.sft.trainer import SFTTrainer
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory: pytest.TempPathFactory) -> SFTTrainer:
+    paths = expert_datasets(tmp_path_factory)
+    return SFTTrainer(tiny_config(paths, tmp_path_factory.mktemp("batching")), DistributedContext())
+
+
+def _windows(trainer: SFTTrainer, count: int) -> list[dict]:
+    reader = WindowDataset(trainer.config.data.weighted_paths(), context=3, seed=1, rank=0, world_size=1)
+    return list(itertools.islice(iter(reader), count))
+
+
+def test_rows_are_the_acting_prompt_then_the_target_action(trainer: SFTTrainer) -> None:
+    windows = _windows(trainer, 12)
+    assert {window["embodiment"] for window in windows} == set(trainer.embodiments)
+    assert any(not window["mask"].all() for window in windows)  # some windows start at an episode's first steps
+    batch = trainer.collator(windows)
+    codec, prompts = trainer.policy.codec, trainer.policy.prompts
+    for row, window in enumerate(windows):
+        spec = gea.envs.spec(window["embodiment"])
+        kept = [action for action, valid in zip(window["actions"], window["mask"], strict=True) if valid]
+        encoded = [codec.encode(spec, action) for action in kept]
+        record = PromptRecord(
+            spec.id, 0, prompts.header_ids(spec, window["instruction"]), window["images"][window["mask"]], encoded[:-1]
+        )
+        acting = prompts.batch([record], torch.device("cpu"))
+        length = int(batch.attention_mask[row].sum())
+        ids = batch.ids[row, -length:]
+        prompt_length = length - len(encoded[-1])
+        assert ids[:prompt_length].tolist() == acting.ids[0].tolist()
+        assert batch.image_mask[row, -length:][:prompt_length].tolist() == acting.image_mask[0].tolist()
+        labels = batch.labels[row]
+        assert labels[labels != IGNORE].tolist() == encoded[-1]
+        assert (labels[-len(encoded[-1]) :] == ids[prompt_length:]).all()
+    assert batch.image_valid.sum(1).tolist() == [int(window["mask"].sum()) for window in windows]
+    for row, window in enumerate(windows):
+        kept = window["images"][window["mask"]]
+        assert torch.equal(batch.images[row, : len(kept)], torch.from_numpy(kept))
+    assert batch.num_action_tokens == sum(
+        len(codec.encode(gea.envs.spec(w["embodiment"]), w["target_action"])) for w in windows
+    )
+
+
+def test_loss_is_cross_entropy_on_the_action_tokens_only(trainer: SFTTrainer) -> None:
+    batch = trainer.collator(_windows(trainer, 6))
+    with torch.no_grad():
+        output = sft_forward(trainer.model, batch)
+        backbone = trainer.policy.backbone
+        embeds = backbone.embed(batch.ids)
+        features = backbone.image_features(batch.images[batch.image_valid]).reshape(-1, embeds.shape[-1])
+        embeds = embeds.masked_scatter(batch.image_mask.unsqueeze(-1), features)
+        positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        hidden, _ = backbone.decode_hidden(embeds, batch.attention_mask, positions)
+        logits = backbone.logits(hidden)  # every position, as a plain causal LM would score them
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]),
+        batch.labels[:, 1:].reshape(-1),
+        ignore_index=IGNORE,
+        reduction="sum",
+    )
+    torch.testing.assert_close(output.loss_sum, expected, rtol=1e-4, atol=1e-4)
+    assert output.correct.shape == (batch.num_action_tokens,)
+    assert 0 < batch.num_action_tokens < int(batch.attention_mask.sum()) // 10
