@@ -27,11 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# ``python benchmarks/sft.py`` puts benchmarks/ first on sys.path, where benchmarks/tokenizers.py would shadow
-# Hugging Face ``tokenizers``; this script imports nothing from its own folder.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import torch
 from torch import nn
 
