@@ -84,3 +84,21 @@ def test_same_seed_same_results(tmp_path: Path) -> None:
         config = EvalConfig(suite=suite, agents=["random"], videos_per_task=0, out_dir=str(tmp_path / name))
         runs.append([e for r in evaluate_with_progress(config) for e in r.episodes])
     assert runs[0] == runs[1]
+
+
+@pytest.mark.timeout(900)
+def test_quick_suite_expert_beats_random_on_every_task(tmp_path: Path) -> None:
+    """The shipped `quick` suite, every domain, real simulators, shortened to 4 episodes per task."""
+    from gea.config import load_job_config
+
+    config = load_job_config("eval", EvalConfig, ["suite=quick", "episodes=4", f"out_dir={tmp_path}"])
+    results = evaluate_with_progress(config)
+    payload = write_report(config, results, [t.env for t in plan_runs(config)[1]], tmp_path)
+    rates = {(row["env_id"], row["agent"]): row["success_rate"] for row in payload["tasks"]}
+    for task in config.suite.tasks:
+        expert, random = rates[(task.env, "expert")], rates[(task.env, "random")]
+        assert expert >= random + 0.5, f"{task.env}: expert {expert:.0%} vs random {random:.0%}"
+    domains = {row["domain"] for row in payload["tasks"]}
+    assert domains == {"manipulation", "navigation", "game", "ui", "planning"}
+    assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 2 * len(config.suite.tasks)
+    assert len(list((tmp_path / "plots").glob("*.png"))) == len(domains)
