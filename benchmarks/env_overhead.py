@@ -154,6 +154,29 @@ class RawBabyAI(RawLoop):
         self.env.close()
 
 
+class RawMiniWorld(RawLoop):
+    """A MiniWorld task rendering its egocentric 64px observation headless (EGL), as the adapter asks it to."""
+
+    def __init__(self, gym_id: str = "MiniWorld-Hallway-v0") -> None:
+        import gymnasium as gym
+
+        from gea.envs.adapters.miniworld_tasks import import_miniworld
+
+        import_miniworld()
+        self.env = gym.make(gym_id, obs_width=IMAGE, obs_height=IMAGE, domain_rand=False).unwrapped
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        frame, _ = self.env.reset(seed=seed)
+        return frame
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        frame, _, terminated, truncated, _ = self.env.step(int(action))
+        return frame, terminated or truncated
+
+    def close(self) -> None:
+        self.env.close()
+
+
 class RawProcgen(RawLoop):
     """A Procgen game through its gym3 interface (64x64 RGB natively), easy mode."""
 
@@ -223,6 +246,7 @@ CASES: dict[str, Case] = {
         Case("babyai", "babyai:GoToLocal", RawBabyAI, {"image_size": IMAGE}, ("minigrid",), 2.0),
         Case("procgen", "procgen:coinrun", RawProcgen, {"image_size": IMAGE}, ("procgen",), 20.0),
         Case("atari", "atari:Pong", RawAtari, {"image_size": IMAGE}, ("ale_py",), 5.0),
+        Case("miniworld", "miniworld:Hallway", RawMiniWorld, {"image_size": IMAGE}, ("miniworld",), 0.5),
     )
 }
 VECTOR_CASES = {"cartpole": "cartpole", "babyai": "babyai:GoToLocal", "metaworld": "metaworld:reach-v3"}
