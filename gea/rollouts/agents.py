@@ -9,7 +9,7 @@ from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
 from gea.rollouts.experts import has_expert, make_expert
 
-BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>")
+BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>", "gea-sample:<policy-dir>")
 
 
 def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
@@ -18,7 +18,8 @@ def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
     ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task;
     ``sb3:<path>`` is the Stable-Baselines3 image policy saved at ``<path>`` (a zip, loaded without unpickling);
     ``gea:<dir>`` acts greedily with the GEA policy saved in ``<dir>`` (``save_pretrained``, e.g. ``gea sft``'s
-    ``out_dir/policy``; the run's ``out_dir`` works too).
+    ``out_dir/policy``; the run's ``out_dir`` works too); ``gea-sample:<dir>`` samples the same policy's actions
+    (temperature 1, as in PPO rollouts) from a torch generator seeded with ``seed``.
     """
     if name == "random":
         return RandomAgent(seed)
@@ -30,11 +31,17 @@ def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
         return load_sb3_expert(env_id, name.removeprefix("sb3:"))
     if name.startswith("gea:"):
         return load_gea_agent(name.removeprefix("gea:"))
+    if name.startswith("gea-sample:"):
+        import torch
+
+        torch.manual_seed(seed)
+        return load_gea_agent(name.removeprefix("gea-sample:"), greedy=False)
     raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
 
 
-def load_gea_agent(directory: str) -> EpisodeAgent:
-    """A greedy single-env agent over the GEA policy saved in ``directory`` (or in its ``policy/`` subfolder)."""
+def load_gea_agent(directory: str, greedy: bool = True) -> EpisodeAgent:
+    """A single-env agent (argmax, or sampled actions with ``greedy=False``) over the GEA policy saved in
+    ``directory`` (or in its ``policy/`` subfolder)."""
     from gea.agents.interface import EpisodeAdapter
     from gea.agents.policy import POLICY_FILE, GEAPolicy
 
@@ -43,4 +50,4 @@ def load_gea_agent(directory: str) -> EpisodeAgent:
         path = path / "policy"
     policy = GEAPolicy.from_pretrained(path)
     policy.eval()
-    return EpisodeAdapter(policy, greedy=True)
+    return EpisodeAdapter(policy, greedy=greedy)

@@ -1,0 +1,449 @@
+"""``gea quickstart``: the whole pipeline at CPU scale, one stage after another, resumable.
+
+Stages and where they write (the layout of each stage's own command, so the outputs are reusable):
+
+    <out_dir>/data        gea collect            expert episodes of the suite's tasks
+    <out_dir>/tokenizer   gea tokenizer fit      RVQ on the continuous actions (tokenizer/ inside)
+    <out_dir>/sft         gea sft                the GEA policy trained on all domains (policy/ inside)
+    <out_dir>/ppo         gea ppo                PPO from the SFT policy on a task or two (policy/ inside)
+    <out_dir>/eval        gea eval               random vs expert vs SFT vs SFT+PPO: report.md, plots, videos
+
+Each finished stage leaves ``.quickstart.json`` (the settings it ran with) in its folder; a rerun with
+``resume=true`` skips a stage whose marker matches its current settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gea.config import load_job_config, save_config
+from gea.errors import ConfigError
+from gea.rollouts.suites import SuiteConfig, SuiteTask
+from gea.table import format_table
+
+MARKER = ".quickstart.json"
+STAGES = ("collect", "tokenizer", "sft", "ppo", "eval")
+AGENT_LABELS = ("random", "expert", "sft", "sft+ppo")
+
+
+@dataclass
+class CollectSection:
+    """Expert data: episodes per task, step cap, worker processes."""
+
+    episodes_per_task: int = 24
+    max_episode_steps: int = 100
+    num_envs: int = 2
+
+
+@dataclass
+class TokenizerSection:
+    """RVQ fitting steps (architecture: ``gea/configs/tokenizer/rvq_small.yaml``)."""
+
+    steps: int = 1000
+
+
+@dataclass
+class SFTSection:
+    """SFT of the tiny policy on all collected domains at once."""
+
+    steps: int = 600
+    batch_size: int = 16
+    lr: float = 1e-3
+    context: int = 1
+    visual_tokens: int = 16
+    action_tokenizer: str = "rvq"  # continuous actions: rvq (the fitted tokenizer) | uniform (256 bins per dimension)
+
+
+@dataclass
+class PPOSection:
+    """A short PPO stage (GEA recipe: LoRA, joint SFT term) from the SFT policy on ``envs``.
+
+    ``algo=success_sft`` fine-tunes on the policy's own successful rollouts instead (same rollout budget).
+    """
+
+    algo: str = "ppo"
+    envs: list[str] = field(default_factory=lambda: ["babyai:GoToLocal"])
+    num_envs: int = 4
+    rollout_steps: int = 32
+    updates: int = 3
+    lr: float = 1e-4
+
+
+@dataclass
+class EvalSection:
+    """Evaluation of ``agents`` (labels out of random, expert, sft, sft+ppo) on the suite's tasks.
+
+    ``sample=true`` evaluates the GEA policies with sampled actions (``gea-sample:``), false with argmax (``gea:``).
+    """
+
+    agents: list[str] = field(default_factory=lambda: list(AGENT_LABELS))
+    episodes: int = 5
+    max_steps: int = 100
+    videos_per_task: int = 1
+    num_workers: int = 2
+    sample: bool = True
+
+
+@dataclass
+class QuickstartConfig:
+    """Schema of ``gea quickstart`` (``gea/configs/quickstart.yaml``)."""
+
+    suite: SuiteConfig = field(default_factory=SuiteConfig)
+    out_dir: str = "outputs/quickstart"
+    tasks: list[str] = field(default_factory=list)  # a subset of the suite's env ids; empty = all
+    image_size: int = 32
+    seed: int = 0
+    threads: int = 1  # torch threads of SFT and PPO (0 = torch's default; 1 is fastest on a busy machine)
+    resume: bool = True
+    progress: bool = True
+    collect: CollectSection = field(default_factory=CollectSection)
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    sft: SFTSection = field(default_factory=SFTSection)
+    ppo: PPOSection = field(default_factory=PPOSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def selected_tasks(self) -> list[SuiteTask]:
+        """The suite's tasks, restricted to ``tasks`` when given (an unknown id is an error)."""
+        known = [task.env for task in self.suite.tasks]
+        unknown = [env_id for env_id in self.tasks if env_id not in known]
+        if unknown:
+            raise ConfigError(f"tasks {unknown} are not in suite {self.suite.name!r}; choose from {known}")
+        return [task for task in self.suite.tasks if not self.tasks or task.env in self.tasks]
+
+
+@dataclass
+class QuickstartResult:
+    """Seconds per stage (0 for a skipped one) and the evaluation payload (``results.json``)."""
+
+    seconds: dict[str, float]
+    skipped: list[str]
+    payload: dict[str, Any]
+
+
+def stage_dir(config: QuickstartConfig, stage: str) -> Path:
+    """The folder a stage writes into."""
+    return Path(config.out_dir) / ("data" if stage == "collect" else stage)
+
+
+def agent_names(config: QuickstartConfig) -> dict[str, str]:
+    """``{label: gea eval agent name}`` for the configured agent labels."""
+    prefix = "gea-sample" if config.eval.sample else "gea"
+    names = {
+        "random": "random",
+        "expert": "expert",
+        "sft": f"{prefix}:{stage_dir(config, 'sft') / 'policy'}",
+        "sft+ppo": f"{prefix}:{stage_dir(config, 'ppo') / 'policy'}",
+    }
+    unknown = [label for label in config.eval.agents if label not in names]
+    if unknown:
+        raise ConfigError(f"eval.agents {unknown} unknown; choose from {list(names)}")
+    return {label: names[label] for label in config.eval.agents}
+
+
+def banner(text: str) -> None:
+    """A visible stage header."""
+    line = "=" * max(60, len(text) + 4)
+    print(f"\n{line}\n  {text}\n{line}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ stages
+def run_collect(config: QuickstartConfig) -> dict[str, Any]:
+    """Expert episodes of every selected task into ``<out_dir>/data``."""
+    from gea.rollouts.collect import CollectConfig, collect
+
+    envs = ",".join(task.env for task in config.selected_tasks())
+    collect_config = load_job_config(
+        "collect",
+        CollectConfig,
+        [
+            f"envs=[{envs}]",
+            f"episodes_per_task={config.collect.episodes_per_task}",
+            f"max_episode_steps={config.collect.max_episode_steps}",
+            f"num_envs={config.collect.num_envs}",
+            f"image_size={config.image_size}",
+            f"seed={config.seed}",
+            f"out={stage_dir(config, 'collect')}",
+            "resume=true",
+            f"progress={config.progress}",
+        ],
+    )
+    result = collect(collect_config)
+    return {"episodes": result.meta.num_episodes, "steps": result.meta.num_steps, "expert_success": result.successes}
+
+
+def continuous_tasks(config: QuickstartConfig) -> list[str]:
+    """The selected tasks whose actions are continuous (the ones the RVQ tokenizer serves)."""
+    import gea.envs
+
+    return [task.env for task in config.selected_tasks() if gea.envs.spec(task.env).action.kind == "continuous"]
+
+
+def run_tokenizer(config: QuickstartConfig) -> dict[str, Any]:
+    """Fit the RVQ on the dataset's continuous actions into ``<out_dir>/tokenizer``."""
+    from gea.tokenizers.fit import TokenizerFitConfig, run_fit
+
+    fit_config = load_job_config(
+        "tokenizer_fit",
+        TokenizerFitConfig,
+        [
+            f"data={stage_dir(config, 'collect')}",
+            f"out={stage_dir(config, 'tokenizer')}",
+            f"train.steps={config.tokenizer.steps}",
+            f"progress={config.progress}",
+        ],
+    )
+    metrics = run_fit(fit_config)
+    return {"heldout_mse": metrics["heldout_mse"], "train_mse": metrics["train_mse"]}
+
+
+def run_sft_stage(config: QuickstartConfig) -> dict[str, Any]:
+    """SFT of the tiny GEA policy on every domain of the dataset into ``<out_dir>/sft``."""
+    from gea.train.sft.config import SFTConfig
+    from gea.train.sft.trainer import run_sft
+
+    steps = config.sft.steps
+    sft_config = load_job_config(
+        "sft",
+        SFTConfig,
+        [
+            f"data.paths=[{stage_dir(config, 'collect')}]",
+            f"steps={steps}",
+            f"batch_size={config.sft.batch_size}",
+            f"optim.lr={config.sft.lr}",
+            f"policy.context={config.sft.context}",
+            f"policy.visual_tokens={config.sft.visual_tokens}",
+            f"seed={config.seed}",
+            f"cpu_threads={config.threads}",
+            f"out_dir={stage_dir(config, 'sft')}",
+            f"save_every={max(1, steps // 2)}",
+            f"log_every={max(1, min(50, steps // 5))}",
+            "resume=true",
+            f"progress={config.progress}",
+        ],
+    )
+    if continuous_tasks(config) and config.sft.action_tokenizer == "rvq":
+        sft_config.action_tokenizer = str(stage_dir(config, "tokenizer") / "tokenizer")
+        save_config(sft_config, stage_dir(config, "sft") / "config.yaml")
+    result = run_sft(sft_config)
+    return {"step": result.step, **{key: float(value) for key, value in result.metrics.items()}}
+
+
+def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
+    """A short PPO run from the SFT policy on ``ppo.envs`` into ``<out_dir>/ppo``."""
+    from gea.train.ppo import PPOConfig, run_ppo
+
+    section = config.ppo
+    envs = ",".join(section.envs)
+    steps = section.num_envs * section.rollout_steps * section.updates
+    ppo_config = load_job_config(
+        "ppo",
+        PPOConfig,
+        [
+            "ppo_recipe@_global_=gea",
+            f"algo={section.algo}",
+            f"policy.path={stage_dir(config, 'sft') / 'policy'}",
+            f"envs=[{envs}]",
+            f"+env_kwargs.image_size={config.image_size}",
+            f"num_envs={section.num_envs}",
+            f"rollout_steps={section.rollout_steps}",
+            "minibatches=2",
+            f"total_steps={steps}",
+            f"lr={section.lr}",
+            f"sft.dataset={stage_dir(config, 'collect')}",
+            "sft.batch_size=8",
+            "policy.lora_rank=16",
+            f"seed={config.seed}",
+            f"threads={config.threads}",
+            f"out_dir={stage_dir(config, 'ppo')}",
+            "checkpoint_every=1",
+            "resume=true",
+            f"progress={config.progress}",
+        ],
+    )
+    result = run_ppo(ppo_config)
+    return {"global_step": result.global_step, "success_rate": result.success_rate, "mean_return": result.mean_return}
+
+
+def eval_config(config: QuickstartConfig) -> Any:
+    """The ``gea eval`` config of the final comparison (saved as ``<out_dir>/eval/config.yaml``)."""
+    from gea.rollouts.evaluate import EvalConfig
+
+    evaluation = load_job_config(
+        "eval",
+        EvalConfig,
+        [
+            f"suite={config.suite.name}",
+            f"seed={config.seed}",
+            f"image_size={config.image_size}",
+            f"videos_per_task={config.eval.videos_per_task}",
+            f"num_workers={config.eval.num_workers}",
+            f"out_dir={stage_dir(config, 'eval')}",
+            "resume=true",
+        ],
+    )
+    evaluation.agents = list(agent_names(config).values())
+    tasks = []
+    for task in config.selected_tasks():
+        cap = min(task.max_steps or config.eval.max_steps, config.eval.max_steps)
+        tasks.append(dataclasses.replace(task, episodes=config.eval.episodes, max_steps=cap))
+    evaluation.suite = SuiteConfig(name=config.suite.name, tasks=tasks)
+    return evaluation
+
+
+def eval_parts(config: QuickstartConfig, evaluation: Any) -> list[Any]:
+    """The evaluation split in two: every agent but SFT+PPO on every task, SFT+PPO on its PPO tasks only."""
+    names = agent_names(config)
+    tuned = names.pop("sft+ppo", None)
+    parts = [dataclasses.replace(evaluation, agents=list(names.values()))] if names else []
+    ppo_tasks = [task for task in evaluation.suite.tasks if task.env in config.ppo.envs]
+    if tuned is not None and ppo_tasks:
+        suite = SuiteConfig(name=evaluation.suite.name, tasks=ppo_tasks)
+        parts.append(dataclasses.replace(evaluation, agents=[tuned], suite=suite))
+    return parts
+
+
+def run_eval(config: QuickstartConfig) -> dict[str, Any]:
+    """Evaluate the agents (SFT+PPO only where PPO ran) and write the report into ``<out_dir>/eval``."""
+    from gea.rollouts.evaluate import evaluate_with_progress, plan_runs
+    from gea.rollouts.report import write_report
+
+    evaluation = eval_config(config)
+    out = stage_dir(config, "eval")
+    save_config(evaluation, out / "config.yaml")
+    previous = os.environ.get("OMP_NUM_THREADS")
+    if config.threads > 0:  # read by torch in the spawned evaluation workers
+        os.environ["OMP_NUM_THREADS"] = str(config.threads)
+    try:
+        results = [result for part in eval_parts(config, evaluation) for result in evaluate_with_progress(part)]
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    _, skipped = plan_runs(evaluation)
+    payload = write_report(evaluation, results, [task.env for task in skipped], out)
+    return {"tasks": len(payload["tasks"])}
+
+
+RUNNERS: dict[str, Callable[[QuickstartConfig], dict[str, Any]]] = {
+    "collect": run_collect,
+    "tokenizer": run_tokenizer,
+    "sft": run_sft_stage,
+    "ppo": run_ppo_stage,
+    "eval": run_eval,
+}
+TITLES = {
+    "collect": "collect expert episodes",
+    "tokenizer": "fit the RVQ action tokenizer",
+    "sft": "SFT the GEA policy on all domains",
+    "ppo": "PPO from the SFT policy",
+    "eval": "evaluate random / expert / SFT / SFT+PPO",
+}
+
+
+# ------------------------------------------------------------------------------------------------ resume
+def stage_settings(config: QuickstartConfig, stage: str) -> dict[str, Any]:
+    """The settings a stage's output depends on (its marker must match them to be reused)."""
+    common = {
+        "tasks": [task.env for task in config.selected_tasks()],
+        "image_size": config.image_size,
+        "seed": config.seed,
+    }
+    sections = {
+        "collect": config.collect,
+        "tokenizer": config.tokenizer,
+        "sft": config.sft,
+        "ppo": config.ppo,
+        "eval": config.eval,
+    }
+    settings = {**common, "stage": dataclasses.asdict(sections[stage])}
+    upstream = STAGES[: STAGES.index(stage)]
+    return {**settings, "upstream": {name: dataclasses.asdict(sections[name]) for name in upstream}}
+
+
+def is_done(config: QuickstartConfig, stage: str) -> bool:
+    """Whether a finished run of ``stage`` with the same settings is on disk."""
+    marker = stage_dir(config, stage) / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("settings") == json.loads(json.dumps(stage_settings(config, stage)))
+    except json.JSONDecodeError:
+        return False
+
+
+def mark_done(config: QuickstartConfig, stage: str, summary: dict[str, Any], seconds: float) -> None:
+    """Write the stage's marker atomically."""
+    marker = stage_dir(config, stage) / MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    document = {"settings": stage_settings(config, stage), "summary": summary, "seconds": seconds}
+    temporary = marker.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=1, default=str))
+    temporary.replace(marker)
+
+
+def active_stages(config: QuickstartConfig) -> list[str]:
+    """The stages this configuration needs (no tokenizer without continuous tasks, no PPO if not evaluated)."""
+    stages = list(STAGES)
+    if not continuous_tasks(config) or config.sft.action_tokenizer != "rvq":
+        stages.remove("tokenizer")
+    if "sft+ppo" not in config.eval.agents:
+        stages.remove("ppo")
+    return stages
+
+
+# ------------------------------------------------------------------------------------------------ run
+def summary_table(payload: dict[str, Any], labels: dict[str, str], markdown: bool = False) -> str:
+    """Success per task (rows) and agent label (columns), with each domain's mean underneath."""
+    by_name = {name: label for label, name in labels.items()}
+    cells: dict[str, dict[str, float]] = {}
+    domains: dict[str, str] = {}
+    for row in payload["tasks"]:
+        cells.setdefault(row["env_id"], {})[by_name.get(row["agent"], row["agent"])] = row["success_rate"]
+        domains[row["env_id"]] = row["domain"]
+    columns = list(labels)
+    rows: list[list[object]] = []
+    for env_id, values in cells.items():
+        rows.append([env_id, domains[env_id], *(f"{100 * values[c]:.0f}%" if c in values else "-" for c in columns)])
+    for domain in dict.fromkeys(domains.values()):
+        members = [cells[env_id] for env_id, d in domains.items() if d == domain]
+        means = [
+            f"{100 * sum(m[c] for m in members) / len(members):.0f}%" if all(c in m for m in members) else "-"
+            for c in columns
+        ]
+        rows.append([f"mean ({domain})", domain, *means])
+    return format_table(["task", "domain", *columns], rows, markdown=markdown)
+
+
+def run_quickstart(config: QuickstartConfig) -> QuickstartResult:
+    """Run (or resume) every stage, then return the timings and the evaluation payload."""
+    out = Path(config.out_dir)
+    agent_names(config)  # unknown agent labels fail here, before any work
+    if config.sft.action_tokenizer not in ("rvq", "uniform"):
+        raise ConfigError(f"sft.action_tokenizer must be rvq or uniform, got {config.sft.action_tokenizer!r}")
+    save_config(config, out / "quickstart.yaml")
+    stages = active_stages(config)
+    seconds: dict[str, float] = {}
+    skipped: list[str] = []
+    for number, stage in enumerate(stages, start=1):
+        title = f"[{number}/{len(stages)}] {TITLES[stage]} -> {stage_dir(config, stage)}"
+        if config.resume and is_done(config, stage):
+            banner(f"{title}  (done earlier: skipped)")
+            seconds[stage] = 0.0
+            skipped.append(stage)
+            continue
+        banner(title)
+        start = time.perf_counter()
+        summary = RUNNERS[stage](config)
+        seconds[stage] = time.perf_counter() - start
+        mark_done(config, stage, summary, seconds[stage])
+        print(f"{stage}: {json.dumps(summary, default=str)} ({seconds[stage]:.0f} s)", flush=True)
+    payload = json.loads((stage_dir(config, "eval") / "results.json").read_text())
+    return QuickstartResult(seconds, skipped, payload)

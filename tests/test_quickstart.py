@@ -1,0 +1,109 @@
+"""``gea quickstart`` shrunken to two tasks and a few steps: every stage runs for real and leaves its outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gea.cli import main
+from gea.config import load_job_config
+from gea.errors import ConfigError
+from gea.quickstart import QuickstartConfig, active_stages, is_done
+
+TINY = [
+    "tasks=[babyai:GoToLocal,metaworld:reach-v3]",
+    "collect.episodes_per_task=2",
+    "collect.max_episode_steps=20",
+    "collect.num_envs=0",
+    "tokenizer.steps=20",
+    "sft.steps=3",
+    "sft.batch_size=4",
+    "ppo.envs=[babyai:GoToLocal]",
+    "ppo.num_envs=2",
+    "ppo.rollout_steps=4",
+    "ppo.updates=1",
+    "eval.episodes=1",
+    "eval.max_steps=8",
+    "eval.num_workers=1",
+    "progress=false",
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The out_dir of one shrunken quickstart run (collect, tokenizer, SFT, PPO, eval)."""
+    out = tmp_path_factory.mktemp("quickstart")
+    assert main(["quickstart", f"out_dir={out}", *TINY]) == 0
+    return out
+
+
+def test_every_stage_writes_the_layout_of_its_command(finished_run: Path) -> None:
+    out = finished_run
+    assert (out / "data" / "meta").is_dir() and any((out / "data").rglob("*.parquet"))
+    assert (out / "tokenizer" / "tokenizer").is_dir() and (out / "tokenizer" / "metrics.json").is_file()
+    assert (out / "sft" / "policy").is_dir() and (out / "sft" / "config.yaml").is_file()
+    assert (out / "ppo" / "policy").is_dir() and (out / "ppo" / "config.yaml").is_file()
+    for name in ("results.json", "results.csv", "report.md"):
+        assert (out / "eval" / name).is_file()
+    assert any((out / "eval" / "plots").glob("*.png"))
+    assert any((out / "eval" / "videos").rglob("*.mp4"))
+    payload = json.loads((out / "eval" / "results.json").read_text())
+    assert all(row["agent"].startswith("gea-sample:") for row in payload["tasks"] if "policy" in row["agent"])
+    cells = {(Path(row["agent"]).parent.name or row["agent"], row["env_id"]) for row in payload["tasks"]}
+    for agent in ("random", "expert", "sft"):
+        assert {(agent, "babyai:GoToLocal"), (agent, "metaworld:reach-v3")} <= cells
+    assert ("ppo", "babyai:GoToLocal") in cells and ("ppo", "metaworld:reach-v3") not in cells
+
+
+def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = finished_run
+    config = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY])
+    assert all(is_done(config, stage) for stage in active_stages(config))
+    before = (out / "sft" / "policy").stat().st_mtime_ns
+    assert main(["quickstart", f"out_dir={out}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("(done earlier: skipped)") == 5
+    assert "sft+ppo" in printed and "babyai:GoToLocal" in printed
+    assert (out / "sft" / "policy").stat().st_mtime_ns == before
+    changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY[:-1], "sft.steps=4"])
+    assert is_done(changed, "tokenizer") and not is_done(changed, "sft") and not is_done(changed, "eval")
+
+
+def test_discrete_only_tasks_need_no_tokenizer() -> None:
+    config = load_job_config("quickstart", QuickstartConfig, ["tasks=[babyai:GoToLocal]", "eval.agents=[random,sft]"])
+    assert active_stages(config) == ["collect", "sft", "eval"]
+
+
+def test_unknown_task_names_the_suite_tasks() -> None:
+    config = load_job_config("quickstart", QuickstartConfig, ["tasks=[babyai:Nope]"])
+    with pytest.raises(ConfigError, match="babyai:GoToLocal"):
+        config.selected_tasks()
+
+
+def test_sampled_gea_agent_repeats_with_its_seed(finished_run: Path) -> None:
+    import gea.envs
+    from gea.rollouts.agents import make_agent
+
+    def actions(seed: int) -> list[int]:
+        agent = make_agent(f"gea-sample:{finished_run / 'sft' / 'policy'}", "babyai:GoToLocal", seed)
+        assert agent is not None
+        env = gea.envs.make("babyai:GoToLocal", image_size=32)
+        observation, _ = env.reset(seed=3)
+        agent.reset(env)
+        chosen = []
+        for _ in range(6):
+            action = agent.act(env, observation)
+            chosen.append(int(action))
+            observation, *_ = env.step(action)
+        env.close()
+        return chosen
+
+    assert actions(5) == actions(5)
+
+
+def test_unknown_agent_label_fails_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quickstart", f"out_dir={tmp_path / 'run'}", "eval.agents=[random,bogus]"]) == 1
+    assert "sft+ppo" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
