@@ -5,6 +5,7 @@ import importlib.util
 import pytest
 
 import gea.envs
+from gea.rollouts.episodes import run_episode
 from gea.rollouts.experts import has_expert, make_expert
 
 # Not importorskip: importing miniworld before the adapter sets pyglet's headless option needs an X display.
@@ -17,16 +18,9 @@ def success_rate(env_id: str, episodes: int) -> float:
     """Fraction of ``episodes`` (seeds 0..n-1) the oracle completes."""
     env = gea.envs.make(env_id, image_size=16)
     expert = make_expert(env_id)
-    successes = 0
-    for seed in range(episodes):
-        observation, info = env.reset(seed=seed)
-        expert.reset(env)
-        terminated = truncated = False
-        while not (terminated or truncated):
-            observation, _, terminated, truncated, info = env.step(expert.act(env, observation))
-        successes += info["success"]
+    results = [run_episode(env, expert, seed, env_id, end_on_success=False) for seed in range(episodes)]
     env.close()
-    return successes / episodes
+    return sum(result.success for result in results) / episodes
 
 
 @pytest.mark.parametrize("task", ["Hallway", "OneRoom", "Sign", "FourRooms", "MazeS3"])
