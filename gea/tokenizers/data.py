@@ -86,7 +86,9 @@ def _load_parquet(folder: Path) -> ActionData:
         if not pa.types.is_floating(action_type.value_type):
             continue
         for name in pc.unique(table["embodiment"]).to_pylist():
-            rows = table.filter(pc.equal(table["embodiment"], name))
+            rows = table.filter(pc.and_(pc.equal(table["embodiment"], name), pc.is_valid(table["action"])))
+            if len(rows) == 0:  # a discrete or text embodiment: its continuous ``action`` column is null
+                continue
             column = rows["action"].combine_chunks()
             values = np.asarray(column.flatten(), np.float32)
             array = values.reshape(len(rows), -1)

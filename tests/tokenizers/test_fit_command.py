@@ -60,6 +60,24 @@ def test_parquet_dataset_skips_non_continuous_actions(tmp_path: Path) -> None:
     assert len(heldout["metaworld:reach-v3"]) == 10 and len(train["metaworld:reach-v3"]) == 20
 
 
+def test_parquet_dataset_of_the_platform_schema_skips_null_actions(tmp_path: Path) -> None:
+    """In `gea collect` datasets every row has a list<float> `action`, null for discrete embodiments."""
+    folder = tmp_path / "dataset"
+    (folder / "data").mkdir(parents=True)
+    actions = smooth_actions(10, 4)
+    mixed = pa.table(
+        {
+            "episode_index": pa.array(np.repeat([0, 1], 10)),
+            "embodiment": pa.array(["metaworld:reach-v3"] * 10 + ["babyai:GoToLocal"] * 10),
+            "action": pa.array([*list(actions), *([None] * 10)], type=pa.list_(pa.float32())),
+        }
+    )
+    pq.write_table(mixed, folder / "data" / "shard-000.parquet")
+    data = load_actions(folder)
+    assert list(data.actions) == ["metaworld:reach-v3"]
+    np.testing.assert_array_equal(data.actions["metaworld:reach-v3"], actions)
+
+
 def test_bad_override_or_missing_data_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tokenizer", "fit", f"data={tmp_path}", "train.stepz=3"]) == 1
     assert "stepz" in capsys.readouterr().err
