@@ -97,3 +97,29 @@ def test_success_filter_noise_and_resume_checks(tmp_path: Path) -> None:
         collect(_config(tmp_path / "noisy", *args, "max_episode_steps=12", "success_only=true", "resume=true"))
     with pytest.raises(ConfigError, match="no expert"):
         collect(_config(tmp_path / "x", "envs=[gym:CartPole-v1]"))
+
+
+OTHER_EXPERT_KINDS = {
+    "procgen:coinrun": "SB3 PPO expert (shipped)",
+    "miniworld:Hallway": "shortest-path oracle",
+    "miniwob:click-test-2": "DOM solver in headless Chromium",
+    "babyai-skills:PutNextLocal": "scripted skill planner",
+}
+
+
+def test_every_other_expert_kind_collects_a_readable_dataset(tmp_path: Path) -> None:
+    _require(list(OTHER_EXPERT_KINDS))
+    envs = ",".join(OTHER_EXPERT_KINDS)
+    config = _config(
+        tmp_path / "d", f"envs=[{envs}]", "episodes_per_task=2", "num_envs=2", "image_size=32", "max_episode_steps=300"
+    )
+    meta = collect(config).meta
+    assert verify(str(meta.root)).ok
+    assert meta.num_episodes == 2 * len(OTHER_EXPERT_KINDS)
+    rows = meta.episodes.to_pylist()
+    for env_id, kind in OTHER_EXPERT_KINDS.items():
+        episodes = [row for row in rows if row["embodiment"] == env_id]
+        assert len(episodes) == 2 and any(row["success"] for row in episodes), f"{kind} on {env_id}"
+    windows = list(WindowDataset(meta.root, context=3, loop=False))
+    assert len(windows) == meta.num_steps
+    assert {w["embodiment"] for w in windows} == set(OTHER_EXPERT_KINDS)
