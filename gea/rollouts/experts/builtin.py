@@ -1,12 +1,9 @@
-"""Imports every built-in expert module so that each registers itself."""
+"""Imports every built-in expert module so that each registers itself (simulators are imported lazily)."""
 
-import importlib
-
-_MODULES = ("metaworld_scripted", "babyai_bot", "miniworld_oracle", "miniwob_solver", "sb3_expert")
-
-for _name in _MODULES:
-    try:
-        importlib.import_module(f"gea.rollouts.experts.{_name}")
-    except ModuleNotFoundError as error:  # a module not written yet, or an optional dependency missing
-        if error.name != f"gea.rollouts.experts.{_name}":
-            raise
+from gea.rollouts.experts import (  # noqa: F401
+    babyai_bot,
+    metaworld_scripted,
+    miniwob_solver,
+    miniworld_oracle,
+    sb3_expert,
+)
