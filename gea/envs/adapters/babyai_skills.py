@@ -29,8 +29,8 @@ from gea.envs.adapters.babyai_grid import (
     neighbours,
     reachable_cells,
 )
-from gea.envs.adapters.babyai_levels import LEVELS, View, check_view, render_minigrid, reset_quietly
-from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
+from gea.envs.adapters.babyai_levels import LEVELS, BabyAIEnv, View
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import register
 from gea.envs.spec import DiscreteActions, EmbodimentSpec
 
@@ -224,7 +224,7 @@ class SkillRunner:
         return harmless or free
 
 
-class BabyAISkillsEnv(ImageObservationEnv):
+class BabyAISkillsEnv(BabyAIEnv):
     """One BabyAI level driven by high-level skills; ``minigrid`` is the underlying env (for experts)."""
 
     def __init__(
@@ -236,33 +236,20 @@ class BabyAISkillsEnv(ImageObservationEnv):
         primitive_budget: int = PRIMITIVE_BUDGET,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        import gymnasium as gym
-        import minigrid  # noqa: F401  (registers the BabyAI ids)
-
-        check_view(view)
-        super().__init__(embodiment, image_size, render_mode=render_mode)
-        self.view = view
+        super().__init__(embodiment, gym_id, view, image_size, render_mode)
         self.primitive_budget = primitive_budget
-        self.minigrid = gym.make(gym_id).unwrapped
-        self.instruction = ""
         self._parts_done = 0
-
-    def _observe(self) -> dict[str, Any]:
-        self._last_image = render_minigrid(self.minigrid, self.view, self.image_size)
-        return {"image": self._last_image, "instruction": self.instruction}
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Generate a new level and mission (deterministic given ``seed``)."""
-        super().reset(seed=seed)
-        reset_quietly(self.minigrid, seed, options)
-        self.instruction = clean_instruction(self.minigrid.mission)
+        observation, info = super().reset(seed=seed, options=options)
         self.minigrid.max_steps = 10**9  # the skill-step limit (ContractWrapper) ends episodes, not minigrid
         self._parts_done = 0
-        return self._observe(), {"success": False, "skill_error": "", "primitive_steps": 0}
+        return observation, {**info, "skill_error": "", "primitive_steps": 0}
 
-    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:  # type: ignore[override]
         """Execute the skill ``SKILLS[action]`` to its end (or until it fails or the mission ends)."""
         result = SkillRunner(self.minigrid, self.primitive_budget).run(SKILLS[int(action)])
         success = bool(result.terminated and result.reward > 0)
@@ -271,10 +258,6 @@ class BabyAISkillsEnv(ImageObservationEnv):
         self._parts_done = parts
         info = {"success": success, "skill_error": result.error, "primitive_steps": result.steps}
         return self._observe(), reward, result.terminated, result.truncated, info
-
-    def close(self) -> None:
-        """Close the minigrid env."""
-        self.minigrid.close()
 
 
 def _register(level: str, gym_id: str) -> None:
