@@ -43,7 +43,8 @@ def _orthogonal(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def _mlp(inputs: int, hidden: int) -> nn.Sequential:
+def mlp_torso(inputs: int, hidden: int) -> nn.Sequential:
+    """Two tanh layers of ``hidden`` units (SB3's default MLP torso)."""
     return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
 
 
@@ -71,8 +72,8 @@ class SmallActorCriticNet(nn.Module):
         self.config = config
         if config.encoder == "mlp":
             inputs = math.prod(config.input_shape)
-            self.actor_body: nn.Module = _mlp(inputs, config.hidden)
-            self.critic_body: nn.Module | None = _mlp(inputs, config.hidden)
+            self.actor_body: nn.Module = mlp_torso(inputs, config.hidden)
+            self.critic_body: nn.Module | None = mlp_torso(inputs, config.hidden)
             features = config.hidden
         elif config.encoder == "cnn":
             if len(config.input_shape) != 3:

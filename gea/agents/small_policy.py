@@ -11,6 +11,7 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from gea.agents.interface import DoneMask, EnvRef, Observations, PolicyOutput, resolve_specs, split_observations
+from gea.agents.small_nets import mlp_torso
 from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.errors import ConfigError
 
@@ -29,7 +30,7 @@ def _encoder(observation_key: str, input_shape: tuple[int, ...], hidden: int) ->
         with torch.no_grad():
             flat = conv(torch.zeros(1, 3, *input_shape[:2])).shape[-1]
         return nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
-    return nn.Sequential(nn.Linear(int(np.prod(input_shape)), hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+    return mlp_torso(int(np.prod(input_shape)), hidden)
 
 
 class SmallActorCritic(nn.Module):
