@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,22 +122,55 @@ def save_checkpoint(
     keep: int = 2,
     rank_rng_states: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write checkpoint ``step_<step>`` atomically, point ``latest`` at it and keep only the newest ``keep``.
+    """Write checkpoint ``step_<step>`` of ``module`` (see ``write_checkpoint``).
 
     ``rank_rng_states``: every rank's ``rng_state()`` in rank order (gather them on rank 0, which writes);
     default: this process's only.
+    """
+    optimizer_state = None
+    if optimizer is not None:
+        optimizer_state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler else None,
+        }
+    return write_checkpoint(
+        directory,
+        step,
+        lambda path: save_model(module, str(path), force_contiguous=True),
+        optimizer_state,
+        trainer_state,
+        config_yaml,
+        keep,
+        rank_rng_states or [rng_state()],
+    )
+
+
+def write_checkpoint(
+    directory: Path,
+    step: int,
+    write_model: Callable[[Path], None],
+    optimizer_state: dict[str, Any] | None,
+    trainer_state: dict[str, Any],
+    config_yaml: str | None,
+    keep: int,
+    rank_rng_states: list[dict[str, Any]],
+) -> Path:
+    """Write checkpoint ``step_<step>`` atomically, point ``latest`` at it and keep only the newest ``keep``.
+
+    ``write_model(path)`` writes the model's safetensors file; ``optimizer_state`` holds ``optimizer`` and
+    ``scheduler`` state dicts. The folder is built under a temporary name and renamed, so a crash never
+    leaves a checkpoint that reads as complete.
     """
     directory.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:012d}"
     final, temporary = directory / name, directory / f"{name}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    save_model(module, str(temporary / MODEL_FILE), force_contiguous=True)
-    if optimizer is not None:
-        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None}
-        torch.save(state, temporary / OPTIMIZER_FILE)
+    write_model(temporary / MODEL_FILE)
+    if optimizer_state is not None:
+        torch.save(optimizer_state, temporary / OPTIMIZER_FILE)
     (temporary / TRAINER_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2))
-    torch.save({"ranks": rank_rng_states or [rng_state()]}, temporary / RNG_FILE)
+    torch.save({"ranks": rank_rng_states}, temporary / RNG_FILE)
     if config_yaml is not None:
         (temporary / CONFIG_FILE).write_text(config_yaml)
     shutil.rmtree(final, ignore_errors=True)

@@ -7,9 +7,6 @@ can resume under either strategy from the other's checkpoints.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,15 +24,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from gea.agents.policy import GEAPolicy
-from gea.train.checkpoint import (
-    CONFIG_FILE,
-    LATEST,
-    MODEL_FILE,
-    OPTIMIZER_FILE,
-    RNG_FILE,
-    TRAINER_FILE,
-    atomic_write_text,
-)
+from gea.train.checkpoint import MODEL_FILE, OPTIMIZER_FILE, write_checkpoint
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 LOAD = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
@@ -56,27 +45,22 @@ def save_full_state(
     """Gather and write checkpoint ``step_<step>`` (``extra``: unsharded modules saved beside, e.g. the value head)."""
     weights = get_model_state_dict(model, options=FULL)
     optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL)
-    name = f"step_{step:012d}"
-    final, temporary = directory / name, directory / f"{name}.tmp"
+    final = directory / f"step_{step:012d}"
     if dist.get_rank() == 0:
-        directory.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
         tensors = {key: value.detach().clone().contiguous() for key, value in canonical_weights(model, weights).items()}
         tensors.update(
             {key: value.detach().cpu().clone() for key, value in extra.state_dict(prefix="value_head.").items()}
         )
-        save_file(tensors, str(temporary / MODEL_FILE))
-        torch.save({"optimizer": optimizer_state, "scheduler": scheduler.state_dict()}, temporary / OPTIMIZER_FILE)
-        (temporary / TRAINER_FILE).write_text(json.dumps({**trainer_state, "step": step}, indent=2))
-        torch.save({"ranks": rank_rng_states}, temporary / RNG_FILE)
-        (temporary / CONFIG_FILE).write_text(config_yaml)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(temporary, final)
-        atomic_write_text(directory / LATEST, name)
-        for old in sorted(directory.glob("step_*"))[:-keep] if keep > 0 else []:
-            if old.name != name and not old.name.endswith(".tmp"):
-                shutil.rmtree(old, ignore_errors=True)
+        write_checkpoint(
+            directory,
+            step,
+            lambda path: save_file(tensors, str(path)),
+            {"optimizer": optimizer_state, "scheduler": scheduler.state_dict()},
+            trainer_state,
+            config_yaml,
+            keep,
+            rank_rng_states,
+        )
     return final
 
 
