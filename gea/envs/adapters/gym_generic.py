@@ -109,17 +109,17 @@ def _check_action_space(embodiment: EmbodimentSpec, actual: spaces.Space[Any]) -
         )
 
 
-def _spec_from_gym(env_id: str, gym_id: str, config: GymEnvConfig | None) -> EmbodimentSpec:
-    probe = gym.make(gym_id, **(config.gym_kwargs if config else {}))
+def _spec_from_gym(gym_id: str) -> EmbodimentSpec:
+    """The spec of ``gym:<gym_id>``, read from the env's action space (builds the env once)."""
+    probe = gym.make(gym_id)
     try:
         action_space = probe.action_space
     finally:
         probe.close()
     if isinstance(action_space, spaces.Discrete):
-        names = tuple(config.action_names) if config and config.action_names else None
-        if names is not None and len(names) != action_space.n:
-            raise ConfigError(f"{env_id}: {len(names)} action_names given, {gym_id} has {action_space.n} actions")
-        action = DiscreteActions(names or tuple(f"action {i}" for i in range(action_space.n)))
+        action: ContinuousActions | DiscreteActions = DiscreteActions(
+            tuple(f"action {i}" for i in range(action_space.n))
+        )
     elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
         action = ContinuousActions(
             action_space.shape[0],
@@ -129,14 +129,12 @@ def _spec_from_gym(env_id: str, gym_id: str, config: GymEnvConfig | None) -> Emb
     else:
         raise ConfigError(f"{gym_id}: action space {action_space} is neither Discrete nor a 1-d Box")
     return EmbodimentSpec(
-        id=env_id,
-        domain=config.domain if config else "game",  # type: ignore[arg-type]
+        id=f"gym:{gym_id}",
+        domain="game",
         action=action,
-        description=config.description if config else f"an agent in the Gymnasium environment {gym_id}",
+        description=f"an agent in the Gymnasium environment {gym_id}",
         simulator=f"Gymnasium {gym_id}",
         observation_keys=("image", "instruction", "proprio"),
-        max_episode_steps=config.max_episode_steps if config else 500,
-        extra=config.extra if config else None,
     )
 
 
@@ -160,7 +158,7 @@ def resolve_gym_id(gym_id: str) -> EnvEntry:
         gym.spec(gym_id)
     except gym.error.Error as error:
         raise ConfigError(f"gym:{gym_id}: not a registered Gymnasium id ({error})") from error
-    embodiment = _spec_from_gym(f"gym:{gym_id}", gym_id, None)
+    embodiment = _spec_from_gym(gym_id)
     return EnvEntry(embodiment, _factory(embodiment, gym_id, None))
 
 
