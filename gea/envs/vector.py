@@ -1,6 +1,9 @@
 """Vector environments: many copies of one env (``make_vec``) or several different envs (``MultiTaskVecEnv``).
 
-Both run each environment in its own worker process (``gea.envs.workers``) and share its semantics:
+Both split their envs over worker processes (``gea.envs.workers``): ``num_workers`` processes, each hosting a
+contiguous slice of the envs and stepping all of them per message, with observation images passed through
+shared memory. The default is one worker per available CPU core (at most one per env); ``asynchronous=False``
+(or ``num_workers=0``) runs every env in this process. Results do not depend on ``num_workers``. Semantics:
 
 - **Autoreset: Gymnasium ``SAME_STEP``** (``metadata["autoreset_mode"]``). On the step that ends env ``i``'s
   episode, ``terminated[i]``/``truncated[i]`` are set, the returned observation ``i`` is already the first
@@ -8,10 +11,11 @@ Both run each environment in its own worker process (``gea.envs.workers``) and s
   ``infos["final_obs"][i]`` and ``infos["final_info"]`` (its ``success`` is the episode's outcome). The
   top-level info entries of env ``i`` on that step are those of the reset. PPO can bootstrap truncated
   episodes from ``final_obs`` without an extra step, and no action is wasted on a reset step.
-- **Crashes**: a worker that dies or exceeds ``step_timeout`` is logged (env id and worker index), restarted
-  and reset; its episode ends with ``truncated=True``, reward 0 and ``info["worker_restarted"] = True``
-  (``final_obs`` is the last observation seen before the crash). An exception raised by environment code is
-  re-raised here as ``EnvWorkerError`` with the env id and the worker's traceback.
+- **Crashes**: a worker that dies or exceeds ``step_timeout`` is logged (worker index, env indices and ids),
+  restarted and its envs reset; the episode of every env it hosted ends with ``truncated=True``, reward 0 and
+  ``info["worker_restarted"] = True`` (``final_obs`` is the last observation seen before the crash). An
+  exception raised by environment code is re-raised here as ``EnvWorkerError`` with the env's index and id
+  and the worker's traceback.
 - **Seeding**: ``reset(seed=s)`` seeds env ``i`` with ``s + i`` (or pass one seed per env); the seed given to
   ``make_vec``/``MultiTaskVecEnv`` is used by the first ``reset()`` called without one.
 """
@@ -27,7 +31,23 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from gea.envs.registry import spec
 from gea.envs.spec import EmbodimentSpec
-from gea.envs.workers import DEFAULT_START_METHOD, EnvFn, WorkerPool
+from gea.envs.workers import DEFAULT_START_METHOD, EnvFn, WorkerPool, default_num_workers
+
+
+def resolve_num_workers(num_envs: int, asynchronous: bool, num_workers: int | None) -> int:
+    """Worker processes for ``num_envs`` envs: ``num_workers`` if given, else one per core (0 if not asynchronous)."""
+    if not asynchronous:
+        if num_workers:
+            raise ValueError(
+                f"asynchronous=False runs every env in this process, so num_workers={num_workers} cannot apply; "
+                "drop num_workers or use asynchronous=True"
+            )
+        return 0
+    if num_workers is None:
+        return default_num_workers(num_envs)
+    if not 0 <= num_workers <= num_envs:
+        raise ValueError(f"num_workers must be between 0 (in-process) and num_envs ({num_envs}), got {num_workers}")
+    return num_workers
 
 
 def _seeds(seed: int | Sequence[int] | None, count: int) -> list[int | None]:
@@ -117,21 +137,25 @@ def make_vec(
     asynchronous: bool = True,
     seed: int | None = None,
     *,
+    num_workers: int | None = None,
     step_timeout: float | None = None,
     imports: Sequence[str] = (),
     start_method: str = DEFAULT_START_METHOD,
     **env_kwargs: Any,
 ) -> GeaVectorEnv:
-    """``num_envs`` copies of ``gea.envs.make(env_id, **env_kwargs)``, each in a worker process.
+    """``num_envs`` copies of ``gea.envs.make(env_id, **env_kwargs)``, spread over worker processes.
 
     Args:
         env_id: a registered environment id.
         num_envs: number of copies.
-        asynchronous: one process per env (True); False runs them all in this process (same semantics,
+        asynchronous: envs in worker processes (True); False runs them all in this process (same results,
             no crash isolation).
         seed: seed of the first ``reset()`` called without one (env ``i`` gets ``seed + i``) and of
             ``action_space``.
-        step_timeout: seconds a worker may take per reset/step before it is killed and restarted.
+        num_workers: worker processes, each stepping a contiguous slice of the envs (sizes differ by at most
+            one); default one per available CPU core, at most ``num_envs``. ``0`` means in-process.
+        step_timeout: seconds a worker may take per reset/step of all its envs before it is killed and
+            restarted.
         imports: modules each worker imports before building its env (envs registered outside ``gea``).
         start_method: ``multiprocessing`` start method; ``forkserver`` by default (``fork`` is unsafe with
             MuJoCo/EGL). As with any ``forkserver``/``spawn`` multiprocessing, a script that creates vector
@@ -143,7 +167,8 @@ def make_vec(
         raise ValueError(f"num_envs must be at least 1, got {num_envs}")
     embodiment = spec(env_id)
     env_fn = EnvFn(env_id, dict(env_kwargs), tuple(imports))
-    pool = WorkerPool([env_fn] * num_envs, asynchronous, step_timeout, start_method=start_method)
+    workers = resolve_num_workers(num_envs, asynchronous, num_workers)
+    pool = WorkerPool([env_fn] * num_envs, workers, step_timeout, start_method=start_method)
     try:
         return GeaVectorEnv(pool, embodiment, seed)
     except BaseException:
@@ -152,7 +177,7 @@ def make_vec(
 
 
 class MultiTaskVecEnv:
-    """Several *different* contract envs (any mix of embodiments) stepped together, one worker each.
+    """Several *different* contract envs (any mix of embodiments) stepped together in worker processes.
 
     Because observation and action spaces differ between envs, batches are lists:
 
@@ -167,7 +192,7 @@ class MultiTaskVecEnv:
     Args:
         env_ids: one id per env; repeat an id to run several copies.
         env_kwargs: keyword arguments for every env (a dict) or one dict per env (a list).
-        asynchronous, seed, step_timeout, imports, start_method: as for ``make_vec``.
+        asynchronous, seed, num_workers, step_timeout, imports, start_method: as for ``make_vec``.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -181,6 +206,7 @@ class MultiTaskVecEnv:
         step_timeout: float | None = None,
         imports: Sequence[str] = (),
         start_method: str = DEFAULT_START_METHOD,
+        num_workers: int | None = None,
     ) -> None:
         self.env_ids = list(env_ids)
         self.num_envs = len(self.env_ids)
@@ -194,7 +220,8 @@ class MultiTaskVecEnv:
         env_fns = [
             EnvFn(env_id, kwargs, tuple(imports)) for env_id, kwargs in zip(self.env_ids, kwargs_list, strict=True)
         ]
-        self._pool = WorkerPool(env_fns, asynchronous, step_timeout, start_method=start_method)
+        workers = resolve_num_workers(self.num_envs, asynchronous, num_workers)
+        self._pool = WorkerPool(env_fns, workers, step_timeout, start_method=start_method)
         self._default_seed = seed
         self.closed = False
         try:
@@ -233,8 +260,6 @@ class MultiTaskVecEnv:
 
     def call_env(self, index: int, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``env.unwrapped.<name>(*args, **kwargs)`` in env ``index`` only (or read the attribute)."""
-        if not 0 <= index < self.num_envs:
-            raise IndexError(f"env index {index} is out of range for {self.num_envs} envs")
         return self._pool.call(name, args, kwargs, indices=[index])[0]
 
     def close(self) -> None:

@@ -71,7 +71,7 @@ def test_same_step_autoreset_reports_final_observation() -> None:
 
 @pytest.mark.parametrize("mode", ["exit", "segfault", "sigkill"])
 def test_dead_worker_is_restarted_and_episode_truncated(mode: str, caplog: pytest.LogCaptureFixture) -> None:
-    envs = make_vec(CRASHY_ID, 2, seed=0, imports=("crashy_env",), image_size=16, mode=mode, at_step=3)
+    envs = make_vec(CRASHY_ID, 2, seed=0, num_workers=2, imports=("crashy_env",), image_size=16, mode=mode, at_step=3)
     obs, _ = envs.reset()
     old_pids = [worker.process.pid for worker in envs._pool.workers]
     for _ in range(2):
@@ -83,7 +83,7 @@ def test_dead_worker_is_restarted_and_episode_truncated(mode: str, caplog: pytes
     np.testing.assert_array_equal(info["final_obs"][1]["image"], obs["image"][1])
     assert new_obs["image"].shape == (2, 16, 16, 3)
     assert [worker.process.pid for worker in envs._pool.workers] != old_pids
-    assert f"env {CRASHY_ID!r} (worker 0)" in caplog.text and f"env {CRASHY_ID!r} (worker 1)" in caplog.text
+    assert f"worker 0 (env 0 {CRASHY_ID!r})" in caplog.text and f"worker 1 (env 1 {CRASHY_ID!r})" in caplog.text
     _, _, terminated, truncated, info = envs.step(np.array([0, 1]))  # the fresh workers keep going
     assert not (terminated | truncated).any() and "worker_restarted" not in info
     envs.close()
