@@ -4,12 +4,14 @@ Both train the same network (SB3's default MlpPolicy / CnnPolicy architecture an
 same platform env (``gea.envs.make``; SB3 sees it through a thin wrapper that hands it the same observation
 key), with the same number of envs (in-process, sequential: ``make_vec(asynchronous=False)`` vs
 ``DummyVecEnv``), rollout length, epochs, minibatches and PPO hyperparameters, and the same torch thread
-count. Runs are interleaved (gea, sb3, sb3, gea, ...) and medians reported, because the machine is shared.
+count. Runs are interleaved (gea, sb3, sb3, gea, ...) and medians reported, because the machine is shared; each
+env is built and stepped once, untimed, before the first run.
 
     .venv/bin/python benchmarks/ppo.py                       # both envs, 3 repeats each
     .venv/bin/python benchmarks/ppo.py --envs cartpole --repeats 1 --steps 20000
 
-Writes ``benchmarks/results/ppo.md`` (table), ``ppo_<env>.png`` (return vs steps) and ``ppo.json``.
+Writes ``ppo_table.md`` (tables), ``ppo_<env>.png`` (return vs steps) and ``ppo.json`` to ``--out``
+(``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -224,6 +226,18 @@ def plot(name: str, curves: dict[str, list[list[tuple[float, float]]]], path: Pa
     plt.close(figure)
 
 
+def warm_up(setting: Setting) -> None:
+    """Build, reset and step the env once, untimed.
+
+    The first env of a kind pays one-off process costs (Procgen loads its game library: about 1 CPU-s), which
+    would otherwise fall on whichever implementation runs first: gea, in repeat 0.
+    """
+    env = gea.envs.make(setting.env_id, **setting.env_kwargs)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()
+
+
 def main() -> None:
     """Run the comparison and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -242,6 +256,7 @@ def main() -> None:
         setting = SETTINGS[name]
         if args.steps:
             setting.steps = args.steps
+        warm_up(setting)
         speeds: dict[str, list[dict[str, float]]] = {"gea": [], "sb3": []}
         curves: dict[str, list[list[tuple[float, float]]]] = {"gea": [], "sb3": []}
         for repeat in range(args.repeats):

@@ -64,8 +64,10 @@ class InputStore:
     def gather(self, flat_indices: torch.Tensor) -> Any:
         """The inputs of flat (step * num_envs + env) indices: a dict of tensors or a list of objects."""
         if self.tensors is not None:
+            # index_select copies whole rows (an image is one contiguous row): several times faster on CPU than
+            # advanced indexing, which goes element by element.
             return {
-                key: value.reshape(-1, *value.shape[2:])[flat_indices.to(value.device)]
+                key: value.reshape(-1, *value.shape[2:]).index_select(0, flat_indices.to(value.device))
                 for key, value in self.tensors.items()
             }
         assert self.objects is not None
