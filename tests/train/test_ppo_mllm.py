@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from color_bandit_env import COLOR_BANDIT_ID
 
 from gea.agents.policy import GEAPolicy
 from gea.config import load_job_config
@@ -52,3 +53,14 @@ def test_small_cnn_with_joint_sft_on_images(tmp_path: Path, expert_data: Path) -
                  f"out_dir={tmp_path}"]  # fmt: skip
     result = run_ppo(load_job_config("ppo", PPOConfig, overrides))
     assert math.isfinite(result.history[0]["sft_loss"])
+
+
+def test_mllm_ppo_learns_a_colour_bandit_from_its_images(tmp_path: Path) -> None:
+    # The randomly initialised tiny MLLM must read the screen's colour to pick the rewarded turn: chance is 50%.
+    overrides = ["ppo_recipe@_global_=gea", "policy.kind=mllm", "policy.lora=false", f"envs=[{COLOR_BANDIT_ID}]",
+                 "imports=[color_bandit_env]", "num_envs=8", "asynchronous=false", "rollout_steps=8", "epochs=2",
+                 "minibatches=2", "lr=1e-3", "entropy_coef=0", "sft.weight=0", "total_steps=1024", "progress=false",
+                 "threads=1", "tensorboard=false", f"out_dir={tmp_path}"]  # fmt: skip
+    result = run_ppo(load_job_config("ppo", PPOConfig, overrides))
+    first, last = result.history[0]["success"], [row["success"] for row in result.history[-4:]]
+    assert first < 0.8 and min(last) >= 0.9, (first, last)
