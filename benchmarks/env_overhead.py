@@ -255,7 +255,13 @@ CASES: dict[str, Case] = {
         Case("miniworld", "miniworld:Hallway", RawMiniWorld, {"image_size": IMAGE}, ("miniworld",), 0.5),
     )
 }
-VECTOR_CASES = {"cartpole": "cartpole", "babyai": "babyai:GoToLocal", "metaworld": "metaworld:reach-v3"}
+# name -> (env id, make kwargs besides image_size); "metaworld-state" renders nothing (state as proprio, blank image)
+VECTOR_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "cartpole": ("cartpole", {}),
+    "babyai": ("babyai:GoToLocal", {}),
+    "metaworld": ("metaworld:reach-v3", {}),
+    "metaworld-state": ("metaworld:reach-v3", {"proprio": True, "render_mode": None}),
+}
 
 
 def unavailable(case: Case) -> str | None:
@@ -419,15 +425,17 @@ def measure_overhead(case: Case, steps: int, repeats: int, chunk: int) -> Overhe
     )
 
 
-def _independent_slice(env_id: str, actions: list[list[Any]], first: int, start: Any, results: Any) -> None:
+def _independent_slice(
+    env_id: str, kwargs: dict[str, Any], actions: list[list[Any]], first: int, start: Any, results: Any
+) -> None:
     """Body of one process of the ceiling run: its slice of envs stepped in turn, timed from ``start``."""
-    runner = SequentialRunner([gea.envs.make(env_id, image_size=IMAGE) for _ in actions[0]], first)
+    runner = SequentialRunner([gea.envs.make(env_id, image_size=IMAGE, **kwargs) for _ in actions[0]], first)
     start.wait()
     results.put(runner.run(actions))
     runner.close()
 
 
-def independent_seconds(env_id: str, actions: list[list[Any]], num_workers: int) -> float:
+def independent_seconds(env_id: str, kwargs: dict[str, Any], actions: list[list[Any]], num_workers: int) -> float:
     """Wall time of ``num_workers`` processes that step their slices of the envs on their own (no IPC at all).
 
     This is the machine's ceiling for the vector env: the same env steps spread over the same number of
@@ -439,7 +447,7 @@ def independent_seconds(env_id: str, actions: list[list[Any]], num_workers: int)
     processes = [
         context.Process(
             target=_independent_slice,
-            args=(env_id, [step[part.start : part.stop] for step in actions], part.start, start, results),
+            args=(env_id, kwargs, [step[part.start : part.stop] for step in actions], part.start, start, results),
         )
         for part in slices
     ]
@@ -460,6 +468,7 @@ class VectorResult:
     """
 
     env_id: str
+    kwargs: dict[str, Any]
     num_envs: int
     num_workers: int
     single_sps: float
@@ -469,14 +478,16 @@ class VectorResult:
     ceiling: float
 
 
-def measure_vector(env_id: str, num_envs: int, num_workers: int, steps: int, repeats: int, chunk: int) -> VectorResult:
+def measure_vector(
+    env_id: str, kwargs: dict[str, Any], num_envs: int, num_workers: int, steps: int, repeats: int, chunk: int
+) -> VectorResult:
     """``num_envs`` envs stepped in turn in this process vs the same envs in ``make_vec``, interleaved; env-steps/s.
 
     Both sides take the same ``steps`` vector steps (``steps * num_envs`` env steps) with the same actions.
     Each repeat also times the independent-processes ceiling (``independent_seconds``).
     """
-    single = SequentialRunner([gea.envs.make(env_id, image_size=IMAGE) for _ in range(num_envs)], 0)
-    vector = VectorRunner(make_vec(env_id, num_envs, num_workers=num_workers, image_size=IMAGE), 0)
+    single = SequentialRunner([gea.envs.make(env_id, image_size=IMAGE, **kwargs) for _ in range(num_envs)], 0)
+    vector = VectorRunner(make_vec(env_id, num_envs, num_workers=num_workers, image_size=IMAGE, **kwargs), 0)
     flat = random_actions(env_id, num_envs * steps)
     actions = [flat[begin : begin + num_envs] for begin in range(0, len(flat), num_envs)]
     interleaved([single, vector], actions[:10], chunk)  # warm-up
@@ -485,12 +496,13 @@ def measure_vector(env_id: str, num_envs: int, num_workers: int, steps: int, rep
         single_time, vector_time = interleaved([single, vector], actions, chunk)
         single_runs.append(num_envs * steps / single_time)
         vector_runs.append(num_envs * steps / vector_time)
-        ceilings.append(single_time / independent_seconds(env_id, actions, num_workers))
+        ceilings.append(single_time / independent_seconds(env_id, kwargs, actions, num_workers))
     single.close()
     vector.envs.close()
     speedups = [v / s for v, s in zip(vector_runs, single_runs, strict=True)]
     return VectorResult(
         env_id,
+        kwargs,
         num_envs,
         num_workers,
         statistics.median(single_runs),
@@ -578,15 +590,16 @@ def report(
         "whatever the IPC design (turbo clocks, shared caches and hypervisor scheduling keep it below the "
         "number of processes).",
         "",
-        "| env id (64px images) | envs | workers | 1 process env-steps/s | workers env-steps/s "
+        "| env id | make kwargs | envs | workers | 1 process env-steps/s | workers env-steps/s "
         "| speedup (median) | per-repeat speedup | ceiling (median) | goal |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for v in vector:
+        kwargs = ", ".join(f"{key}={value}" for key, value in {"image_size": IMAGE, **v.kwargs}.items())
         verdict = "-" if v.num_workers != 2 else "met" if v.speedup >= 1.7 else "**missed**"
         per_repeat = ", ".join(f"{x:.2f}" for x in v.speedups)
         lines.append(
-            f"| `{v.env_id}` | {v.num_envs} | {v.num_workers} | {v.single_sps:,.0f} | {v.vector_sps:,.0f} "
+            f"| `{v.env_id}` | {kwargs} | {v.num_envs} | {v.num_workers} | {v.single_sps:,.0f} | {v.vector_sps:,.0f} "
             f"| {v.speedup:.2f}x | {per_repeat} | {v.ceiling:.2f}x | {verdict} |"
         )
     return "\n".join(lines) + "\n"
@@ -596,7 +609,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the chosen cases and write the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)}")
-    parser.add_argument("--vector", default="babyai,metaworld", help=f"vector cases from {list(VECTOR_CASES)}")
+    parser.add_argument(
+        "--vector", default="babyai,metaworld,metaworld-state", help=f"vector cases from {list(VECTOR_CASES)}"
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--vector-steps", type=int, default=300, help="vector steps per repeat")
     parser.add_argument("--vector-envs", type=int, default=8, help="envs on each side of the vector table")
@@ -623,11 +638,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         overhead.append(result)
     for name in filter(None, args.vector.split(",")):
-        if unavailable(CASES[name]):
-            print(f"vector {name}: skipped ({unavailable(CASES[name])})", flush=True)
+        why = unavailable(CASES[name.split("-")[0]])
+        if why:
+            print(f"vector {name}: skipped ({why})", flush=True)
             continue
         vec = measure_vector(
-            VECTOR_CASES[name], args.vector_envs, args.vector_workers, args.vector_steps, args.repeats, args.chunk
+            *VECTOR_CASES[name], args.vector_envs, args.vector_workers, args.vector_steps, args.repeats, args.chunk
         )
         print(
             f"vector {name}: {vec.num_envs} envs in 1 process {vec.single_sps:,.0f}, in {vec.num_workers} workers "

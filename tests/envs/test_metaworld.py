@@ -141,6 +141,19 @@ def test_proprio_kwarg_adds_the_state_with_goal(reach_env: gym.Env[Any, Any]) ->
 
 
 @needs_metaworld
+def test_state_only_renders_nothing() -> None:
+    env = gea.envs.make("metaworld:reach-v3", proprio=True, render_mode=None)
+    obs, _ = env.reset(seed=3)
+    assert env.observation_space.contains(obs) and not obs["image"].any()
+    assert env.unwrapped._renderer is None
+    obs, *_ = env.step(np.zeros(4, np.float32))
+    np.testing.assert_allclose(obs["proprio"], env.unwrapped.state.astype(np.float32))
+    with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+        env.unwrapped.capture()
+    env.close()
+
+
+@needs_metaworld
 def test_image_size_camera_and_time_limit_options() -> None:
     env = gea.envs.make("metaworld:reach-v3", image_size=(24, 40), camera="topview", max_episode_steps=2)
     obs, _ = env.reset(seed=0)

@@ -148,7 +148,8 @@ class MetaWorldEnv(ImageObservationEnv):
     """One Meta-World v3 task under the platform contract.
 
     Observation: ``image`` from ``camera`` (upright), ``instruction``, and with ``proprio=True`` the
-    39-d Meta-World state as ``proprio``. Action: 4 floats in [-1, 1] (end-effector xyz delta,
+    39-d Meta-World state as ``proprio``. ``render_mode=None`` renders nothing (the image stays black): with
+    ``proprio=True`` that is the state-only setting. Action: 4 floats in [-1, 1] (end-effector xyz delta,
     gripper effort). ``info["success"]`` is Meta-World's success flag.
 
     Privileged access for experts: ``state`` (the latest 39-d state, goal included) and ``sim``
@@ -192,9 +193,11 @@ class MetaWorldEnv(ImageObservationEnv):
         model = self.sim.model
         model.vis.quality.shadowsize = 0
         model.vis.quality.offsamples = 0
-        self._renderer = mujoco.Renderer(model, height, width)
-        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        self._renderer: Any = None
+        if render_mode is not None:
+            self._renderer = mujoco.Renderer(model, height, width)
+            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         self._camera_id = model.camera(camera).id
         self._rotate = bool(self.sim.data.cam_xmat[self._camera_id][7] < 0)  # world z of the camera's up axis
 
@@ -205,13 +208,16 @@ class MetaWorldEnv(ImageObservationEnv):
 
     def capture(self) -> np.ndarray:
         """Render the simulator's current state from ``camera``, upright, as an HxWx3 uint8 image."""
+        if self._renderer is None:
+            raise ValueError(f"{self.task} was made with render_mode=None; make it with render_mode='rgb_array'")
         self._renderer.update_scene(self.sim.data, camera=self._camera_id)
         image = self._renderer.render()
         return np.ascontiguousarray(image[::-1, ::-1]) if self._rotate else image
 
     def _observe(self, state: np.ndarray) -> dict[str, Any]:
         self._state = state
-        self._last_image = self.capture()
+        if self._renderer is not None:
+            self._last_image = self.capture()
         observation: dict[str, Any] = {"image": self._last_image, "instruction": self.instruction}
         if self.proprio:
             observation["proprio"] = state.astype(np.float32)
@@ -234,7 +240,8 @@ class MetaWorldEnv(ImageObservationEnv):
 
     def close(self) -> None:
         """Free the renderer and the simulator."""
-        self._renderer.close()
+        if self._renderer is not None:
+            self._renderer.close()
         self.sim.close()
 
 
