@@ -174,6 +174,7 @@ def run_collect(config: QuickstartConfig) -> dict[str, Any]:
             f"progress={config.progress}",
         ],
     )
+    collect_config.task_env_kwargs = [{"env": task.env, **task.env_kwargs} for task in config.selected_tasks()]
     result = collect(collect_config)
     return {"episodes": result.meta.num_episodes, "steps": result.meta.num_steps, "expert_success": result.successes}
 
@@ -235,6 +236,15 @@ def run_sft_stage(config: QuickstartConfig) -> dict[str, Any]:
     return {"step": result.step, **{key: float(value) for key, value in result.metrics.items()}}
 
 
+def ppo_env_kwargs(config: QuickstartConfig) -> dict[str, Any]:
+    """The suite's env options of the PPO envs (one vector env takes one set of options for all its envs)."""
+    options = {task.env: dict(task.env_kwargs) for task in config.suite.tasks}
+    chosen = [options.get(env_id, {}) for env_id in config.ppo.envs]
+    if any(kwargs != chosen[0] for kwargs in chosen):
+        raise ConfigError(f"ppo.envs {config.ppo.envs} have different env_kwargs in the suite; run them separately")
+    return chosen[0] if chosen else {}
+
+
 def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
     """A short PPO run from the SFT policy on ``ppo.envs`` into ``<out_dir>/ppo``."""
     from gea.train.ppo import PPOConfig, run_ppo
@@ -267,6 +277,7 @@ def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
             f"progress={config.progress}",
         ],
     )
+    ppo_config.env_kwargs.update(ppo_env_kwargs(config))
     result = run_ppo(ppo_config)
     return {"global_step": result.global_step, "success_rate": result.success_rate, "mean_return": result.mean_return}
 

@@ -50,6 +50,7 @@ CONTENT_KEYS = (
     "image_format",
     "max_episode_steps",
     "env_kwargs",
+    "task_env_kwargs",
 )
 
 
@@ -69,7 +70,8 @@ class CollectConfig:
     image_size: int = 64
     image_format: str = "png"  # png | jpeg | webp
     max_episode_steps: int | None = None  # default: the env's own limit
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
+    task_env_kwargs: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, kwarg: value, ...}]: per task
     out: str = "data/expert"
     seed: int = 0
     resume: bool = False
@@ -151,6 +153,16 @@ def _executor(num_envs: int) -> Any:
     return ProcessPoolExecutor(num_envs, mp_context=multiprocessing.get_context("spawn"))
 
 
+def task_kwargs(config: CollectConfig, env_id: str) -> dict[str, Any]:
+    """The ``task_env_kwargs`` entry of ``env_id`` (without its ``env`` key), or none."""
+    for entry in config.task_env_kwargs:
+        if "env" not in entry:
+            raise ConfigError(f"each task_env_kwargs entry needs an env id, e.g. {{env: {env_id}, view: agent}}")
+        if entry["env"] == env_id:
+            return {key: value for key, value in entry.items() if key != "env"}
+    return {}
+
+
 def _check_resume(config: CollectConfig) -> None:
     """A resumed run must use the settings that decided the dataset's content."""
     saved_file = meta_path(Path(config.out), "collect.yaml")
@@ -159,7 +171,8 @@ def _check_resume(config: CollectConfig) -> None:
     saved = OmegaConf.to_container(OmegaConf.load(saved_file))
     current = asdict(config)
     assert isinstance(saved, dict)
-    changed = [key for key in CONTENT_KEYS if saved.get(key) != current[key]]
+    defaults = asdict(CollectConfig())  # a key added after the dataset was written has its default there
+    changed = [key for key in CONTENT_KEYS if saved.get(key, defaults[key]) != current[key]]
     if changed:
         raise ConfigError(
             f"resume=true with different {', '.join(changed)} than {saved_file}; use the saved values "
@@ -209,7 +222,7 @@ class _Scheduler:
             image_size=config.image_size,
             image_format=config.image_format,
             max_episode_steps=config.max_episode_steps,
-            env_kwargs=tuple(sorted(config.env_kwargs.items())),
+            env_kwargs=tuple(sorted({**config.env_kwargs, **task_kwargs(config, env_id)}.items())),
         )
 
     def finish(self, job: EpisodeJob, episode: Episode) -> bool:

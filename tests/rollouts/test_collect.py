@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from gea.config import load_job_config
@@ -123,3 +125,23 @@ def test_every_other_expert_kind_collects_a_readable_dataset(tmp_path: Path) -> 
     windows = list(WindowDataset(meta.root, context=3, loop=False))
     assert len(windows) == meta.num_steps
     assert {w["embodiment"] for w in windows} == set(OTHER_EXPERT_KINDS)
+
+
+def test_task_env_kwargs_apply_to_their_task_only(tmp_path: Path) -> None:
+    _require(BABYAI)
+    import gea.envs
+
+    envs = f"envs=[{','.join(BABYAI)}]"
+    options = 'task_env_kwargs=[{env: "babyai:GoToLocal", view: agent}]'
+    meta = collect(_config(tmp_path / "d", envs, options, "episodes_per_task=1", "num_envs=0", "image_size=32")).meta
+    first: dict[str, Any] = {}
+    for window in WindowDataset(meta.root, context=1, loop=False):
+        if window["step"] == 0:
+            first[window["embodiment"]] = window["images"][-1]
+    seeds = {row["embodiment"]: row["seed"] for row in meta.episodes.to_pylist()}
+    for env_id, kwargs in (("babyai:GoToLocal", {"view": "agent"}), ("babyai:PickupLoc", {})):
+        env = gea.envs.make(env_id, image_size=32, **kwargs)
+        obs, _ = env.reset(seed=seeds[env_id])
+        np.testing.assert_array_equal(obs["image"], first[env_id])  # png is lossless
+    with pytest.raises(ConfigError, match="needs an env id"):
+        collect(_config(tmp_path / "e", envs, "task_env_kwargs=[{view: agent}]", "episodes_per_task=1"))
