@@ -24,7 +24,8 @@ class Misbehave(gym.Wrapper[Any, Any, Any, Any]):
     """Real CartPole (under the contract) whose ``at_step``-th step since process start misbehaves.
 
     Modes: ``exit`` (``os._exit``), ``segfault`` (SIGSEGV), ``sigkill``, ``hang`` (sleeps for an hour),
-    ``slow`` (sleeps 2 s, then steps), ``raise`` (``RuntimeError``), ``none`` (behaves).
+    ``slow`` (sleeps 5 s, then steps: time to interrupt the wait even on a loaded machine), ``raise``
+    (``RuntimeError``), ``none`` (behaves).
     """
 
     def __init__(self, env: gym.Env[Any, Any], mode: str, at_step: int) -> None:
@@ -46,7 +47,7 @@ class Misbehave(gym.Wrapper[Any, Any, Any, Any]):
             if self.mode == "hang":
                 time.sleep(3600)
             if self.mode == "slow":
-                time.sleep(2)
+                time.sleep(5)
             if self.mode == "raise":
                 raise RuntimeError("crashy env failed on purpose")
         return self.env.step(action)
