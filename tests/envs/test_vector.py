@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import logging
+import signal
 import threading
 
 import numpy as np
@@ -112,11 +113,16 @@ def test_exception_in_env_code_is_reraised_with_traceback() -> None:
 def test_interrupted_wait_keeps_replies_in_order() -> None:
     envs = make_vec(CRASHY_ID, 2, imports=("crashy_env",), image_size=16, mode="slow", at_step=1)
     envs.reset(seed=0)
+    # Python raises KeyboardInterrupt only if SIGINT is handled; a shell's background job starts with it ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, _thread.interrupt_main)  # Ctrl-C while the parent waits for the slow step
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        envs.step(np.array([0, 1]))
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            envs.step(np.array([0, 1]))
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     obs, rewards, *_ = envs.step(np.array([0, 1]))  # the interrupted step's replies are dropped first
     assert obs["image"].shape == (2, 16, 16, 3) and rewards.tolist() == [1.0, 1.0]
     assert envs.call("instruction") == ("keep the pole upright", "keep the pole upright")

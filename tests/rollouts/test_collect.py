@@ -86,7 +86,9 @@ def test_kill_9_then_resume_gives_exact_episodes(tmp_path: Path) -> None:
     assert sorted(meta.episodes["episode_index"].to_pylist()) == list(range(150))
     expected_seeds = {episode_seed(0, "babyai:GoToLocal", attempt) for attempt in range(150)}
     assert set(meta.episodes["seed"].to_pylist()) == expected_seeds
-    assert sum(result.attempts.values()) == 150 - interrupted
+    # Only the missing episodes are rerun; a shard renamed into place just before the kill, whose metadata
+    # update the kill cut off, is adopted on reopening, so the rerun may be shorter than 150 - interrupted.
+    assert 0 < sum(result.attempts.values()) <= 150 - interrupted
 
 
 def test_success_filter_noise_and_resume_checks(tmp_path: Path) -> None:
