@@ -53,7 +53,7 @@ class TokenizerSection:
 class SFTSection:
     """SFT of the tiny policy on all collected domains at once."""
 
-    steps: int = 600
+    steps: int = 1200
     batch_size: int = 16
     lr: float = 1e-3
     context: int = 1
@@ -84,7 +84,7 @@ class EvalSection:
     """
 
     agents: list[str] = field(default_factory=lambda: list(AGENT_LABELS))
-    episodes: int = 5
+    episodes: int = 10
     max_steps: int = 100
     videos_per_task: int = 1
     num_workers: int = 2
