@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +47,7 @@ def babyai_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=110, env={**os.environ}, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=110, check=False)
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     return completed
 
