@@ -4,9 +4,9 @@ For each simulator, the platform env and a hand-written raw loop (same simulator
 size and camera, resizing on both sides where the image is resized) take the same pre-drawn random
 actions for the same number of steps, resetting when an episode ends. The two are timed in alternation,
 ``--repeats`` times, and the medians are reported; the ratio is the median of the per-repeat ratios
-(goal >= 0.95). A second table compares ``--vector-envs`` envs stepped one after another in this process
-(a plain loop over ``gea.envs.make`` envs, no IPC) with the same envs in ``make_vec`` spread over
-``--vector-workers`` worker processes (goal >= 1.7x with 2 workers on a CPU-bound env). Mesa's software
+(goal >= 0.95). A second table compares ``--vector-envs`` envs (each count in the list) stepped one after
+another in this process (a plain loop over ``gea.envs.make`` envs, no IPC) with the same envs in ``make_vec``
+spread over ``--vector-workers`` worker processes (goal >= 1.7x with 2 workers on a CPU-bound env). Mesa's software
 renderer runs single-threaded on both sides (``LP_NUM_THREADS=0`` unless set), so the speedup is that of the
 processes alone. Results go to ``benchmarks/results/env_overhead.md``.
 
@@ -45,6 +45,8 @@ from gea.envs.workers import split_envs
 
 IMAGE = 64
 RESULTS = Path(__file__).parent / "results" / "env_overhead.md"
+VECTOR_TURNS = 6
+"""Each side of the vector table takes this many turns per repeat."""
 
 
 def pil_resize(frame: np.ndarray, size: int = IMAGE) -> np.ndarray:
@@ -255,12 +257,13 @@ CASES: dict[str, Case] = {
         Case("miniworld", "miniworld:Hallway", RawMiniWorld, {"image_size": IMAGE}, ("miniworld",), 0.5),
     )
 }
-# name -> (env id, make kwargs besides image_size); "metaworld-state" renders nothing (state as proprio, blank image)
-VECTOR_CASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "cartpole": ("cartpole", {}),
-    "babyai": ("babyai:GoToLocal", {}),
-    "metaworld": ("metaworld:reach-v3", {}),
-    "metaworld-state": ("metaworld:reach-v3", {"proprio": True, "render_mode": None}),
+# name -> (env id, make kwargs besides image_size, share of --vector-env-steps); "metaworld-state" renders nothing
+# (state as proprio, blank image); Meta-World with images takes a quarter of the steps (its steps cost ~8 ms).
+VECTOR_CASES: dict[str, tuple[str, dict[str, Any], float]] = {
+    "cartpole": ("cartpole", {}, 1.0),
+    "babyai": ("babyai:GoToLocal", {}, 1.0),
+    "metaworld": ("metaworld:reach-v3", {}, 0.25),
+    "metaworld-state": ("metaworld:reach-v3", {"proprio": True, "render_mode": None}, 1.0),
 }
 
 
@@ -576,13 +579,17 @@ def report(
         "",
         "## `make_vec` with worker processes vs 1 process (goal: >= 1.7x with 2 workers)",
         "",
-        f"Both sides step the same {args.vector_envs} envs with the same actions for `--vector-steps` "
-        f"{args.vector_steps} vector steps per repeat, taking turns every `--chunk` {args.chunk} vector steps. "
+        f"Both sides step the same envs (`--vector-envs` {args.vector_envs}) with the same actions for "
+        f"`--vector-env-steps` {args.vector_env_steps} env steps per repeat (a quarter of them for Meta-World with "
+        "images), taking turns "
+        f"{VECTOR_TURNS} times per repeat. "
         "1 process: a plain loop over envs made with `gea.envs.make`, one after another, no IPC. Workers: "
         "`make_vec(id, n, num_workers=k)`; each worker process hosts a contiguous slice of the envs and steps "
         "all of them per message (one round trip per worker per vector step), and observation images come "
-        "back through shared memory. Mesa's software renderer (llvmpipe) renders single-threaded on both sides "
-        "(`LP_NUM_THREADS` above), so the speedup is that of the worker processes alone. Every worker must be "
+        "back through shared memory. Workers run under `SCHED_BATCH` and, with one worker per core, are "
+        "pinned to their cores (see `gea/envs/workers.py`). Mesa's software renderer (llvmpipe) renders "
+        "single-threaded on both sides (`LP_NUM_THREADS` above), so the speedup is that of the worker "
+        "processes alone. Every worker must be "
         "scheduled the moment its actions arrive; when other jobs keep the cores busy (load average near or "
         "above the core count) the speedup shrinks, so the goal figure needs a machine with idle cores. "
         '"ceiling" is the speedup of the same env steps in as many independent processes that never '
@@ -613,8 +620,10 @@ def main(argv: list[str] | None = None) -> None:
         "--vector", default="babyai,metaworld,metaworld-state", help=f"vector cases from {list(VECTOR_CASES)}"
     )
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--vector-steps", type=int, default=300, help="vector steps per repeat")
-    parser.add_argument("--vector-envs", type=int, default=8, help="envs on each side of the vector table")
+    parser.add_argument(
+        "--vector-env-steps", type=int, default=4800, help="env steps per side and repeat in the vector table"
+    )
+    parser.add_argument("--vector-envs", default="8,32", help="comma-separated env counts for the vector table")
     parser.add_argument("--vector-workers", type=int, default=2, help="worker processes for make_vec")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=50, help="steps per side before switching sides")
@@ -642,15 +651,17 @@ def main(argv: list[str] | None = None) -> None:
         if why:
             print(f"vector {name}: skipped ({why})", flush=True)
             continue
-        vec = measure_vector(
-            *VECTOR_CASES[name], args.vector_envs, args.vector_workers, args.vector_steps, args.repeats, args.chunk
-        )
-        print(
-            f"vector {name}: {vec.num_envs} envs in 1 process {vec.single_sps:,.0f}, in {vec.num_workers} workers "
-            f"{vec.vector_sps:,.0f} env-steps/s, speedup {vec.speedup:.2f}x (ceiling {vec.ceiling:.2f}x)",
-            flush=True,
-        )
-        vector.append(vec)
+        env_id, kwargs, share = VECTOR_CASES[name]
+        for num_envs in (int(count) for count in args.vector_envs.split(",")):
+            steps = max(VECTOR_TURNS, round(args.vector_env_steps * share / num_envs))
+            chunk = max(1, steps // VECTOR_TURNS)
+            vec = measure_vector(env_id, kwargs, num_envs, args.vector_workers, steps, args.repeats, chunk)
+            print(
+                f"vector {name}: {vec.num_envs} envs in 1 process {vec.single_sps:,.0f}, in {vec.num_workers} "
+                f"workers {vec.vector_sps:,.0f} env-steps/s, speedup {vec.speedup:.2f}x (ceiling {vec.ceiling:.2f}x)",
+                flush=True,
+            )
+            vector.append(vec)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report(overhead, skipped, vector, args, info))
     print(f"wrote {args.output}")

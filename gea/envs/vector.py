@@ -60,6 +60,48 @@ def _seeds(seed: int | Sequence[int] | None, count: int) -> list[int | None]:
     return list(seed)
 
 
+def batch_infos(infos: Sequence[dict[str, Any]], num_envs: int) -> dict[str, Any]:
+    """Per-env info dicts in Gymnasium's vector format: what ``VectorEnv._add_info`` builds, env by env.
+
+    Each key maps to an array over envs with a boolean mask ``_key`` of the envs that reported it; nested dicts
+    are batched the same way and ``final_obs`` is an object array. Gymnasium's version allocates a fresh mask on
+    every call; this one allocates each array once (a third of the parent's work per step with 32 envs).
+    """
+    batched: dict[str, Any] = {}
+    for index, info in enumerate(infos):
+        _add_env_info(batched, info, index, num_envs)
+    return batched
+
+
+def _add_env_info(batched: dict[str, Any], info: dict[str, Any], index: int, num_envs: int) -> dict[str, Any]:
+    for key, value in info.items():
+        if key == "final_obs":
+            array = batched.get(key)
+            if array is None:
+                array = np.full(num_envs, fill_value=None, dtype=object)
+            array[index] = value
+        elif isinstance(value, dict):
+            array = _add_env_info(batched.get(key, {}), value, index, num_envs)
+        else:
+            array = batched[key] if key in batched else _empty_info_array(value, num_envs)
+            array[index] = value
+        mask = batched.get(f"_{key}")
+        if mask is None:
+            mask = np.zeros(num_envs, dtype=np.bool_)
+        mask[index] = True
+        batched[key], batched[f"_{key}"] = array, mask
+    return batched
+
+
+def _empty_info_array(value: Any, num_envs: int) -> np.ndarray:
+    """The batch array for an info entry first seen as ``value`` (Gymnasium's typing rules)."""
+    if type(value) in (int, float, bool) or issubclass(type(value), np.number):
+        return np.zeros(num_envs, dtype=type(value))
+    if isinstance(value, np.ndarray):
+        return np.zeros((num_envs, *value.shape), dtype=value.dtype)
+    return np.full(num_envs, fill_value=None, dtype=object)
+
+
 class GeaVectorEnv(VectorEnv):  # type: ignore[type-arg]
     """``num_envs`` copies of one contract env as a Gymnasium ``VectorEnv`` with batched observations.
 
@@ -94,24 +136,18 @@ class GeaVectorEnv(VectorEnv):  # type: ignore[type-arg]
         if isinstance(seed, int):
             super().reset(seed=seed)
         results = self._pool.reset(seeds, options)
-        infos: dict[str, Any] = {}
-        for index, (_, info) in enumerate(results):
-            infos = self._add_info(infos, info, index)
-        return self._batch([obs for obs, _ in results]), infos
+        return self._batch([obs for obs, _ in results]), batch_infos([info for _, info in results], self.num_envs)
 
     def step(self, actions: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env; see the module docstring for autoreset and crash semantics."""
         per_env = list(actions) if isinstance(actions, (list, tuple)) else list(iterate(self.action_space, actions))
         results = self._pool.step(per_env)
-        infos: dict[str, Any] = {}
-        for index, result in enumerate(results):
-            infos = self._add_info(infos, result[4], index)
         return (
             self._batch([result[0] for result in results]),
             np.array([result[1] for result in results], dtype=np.float64),
             np.array([result[2] for result in results], dtype=np.bool_),
             np.array([result[3] for result in results], dtype=np.bool_),
-            infos,
+            batch_infos([result[4] for result in results], self.num_envs),
         )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -141,6 +177,7 @@ def make_vec(
     step_timeout: float | None = None,
     imports: Sequence[str] = (),
     start_method: str = DEFAULT_START_METHOD,
+    pin_workers: bool | None = None,
     **env_kwargs: Any,
 ) -> GeaVectorEnv:
     """``num_envs`` copies of ``gea.envs.make(env_id, **env_kwargs)``, spread over worker processes.
@@ -160,6 +197,8 @@ def make_vec(
         start_method: ``multiprocessing`` start method; ``forkserver`` by default (``fork`` is unsafe with
             MuJoCo/EGL). As with any ``forkserver``/``spawn`` multiprocessing, a script that creates vector
             envs must do so under ``if __name__ == "__main__":`` (workers import the main module).
+        pin_workers: pin worker ``i`` to the ``i``-th available CPU core; the default pins only when there is
+            one worker per available core (as with the default ``num_workers``).
 
     Close it with ``close()`` when done (worker processes are daemons and also end with this process).
     """
@@ -168,7 +207,7 @@ def make_vec(
     embodiment = spec(env_id)
     env_fn = EnvFn(env_id, dict(env_kwargs), tuple(imports))
     workers = resolve_num_workers(num_envs, asynchronous, num_workers)
-    pool = WorkerPool([env_fn] * num_envs, workers, step_timeout, start_method=start_method)
+    pool = WorkerPool([env_fn] * num_envs, workers, step_timeout, start_method=start_method, pin_workers=pin_workers)
     try:
         return GeaVectorEnv(pool, embodiment, seed)
     except BaseException:
@@ -192,7 +231,7 @@ class MultiTaskVecEnv:
     Args:
         env_ids: one id per env; repeat an id to run several copies.
         env_kwargs: keyword arguments for every env (a dict) or one dict per env (a list).
-        asynchronous, seed, num_workers, step_timeout, imports, start_method: as for ``make_vec``.
+        asynchronous, seed, num_workers, step_timeout, imports, start_method, pin_workers: as for ``make_vec``.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP}
@@ -207,6 +246,7 @@ class MultiTaskVecEnv:
         imports: Sequence[str] = (),
         start_method: str = DEFAULT_START_METHOD,
         num_workers: int | None = None,
+        pin_workers: bool | None = None,
     ) -> None:
         self.env_ids = list(env_ids)
         self.num_envs = len(self.env_ids)
@@ -221,7 +261,7 @@ class MultiTaskVecEnv:
             EnvFn(env_id, kwargs, tuple(imports)) for env_id, kwargs in zip(self.env_ids, kwargs_list, strict=True)
         ]
         workers = resolve_num_workers(self.num_envs, asynchronous, num_workers)
-        self._pool = WorkerPool(env_fns, workers, step_timeout, start_method=start_method)
+        self._pool = WorkerPool(env_fns, workers, step_timeout, start_method=start_method, pin_workers=pin_workers)
         self._default_seed = seed
         self.closed = False
         try:

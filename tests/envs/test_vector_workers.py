@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from crashy_env import CRASHY_ID
+from gymnasium.vector import SyncVectorEnv
 
-from gea.envs.vector import MultiTaskVecEnv, make_vec
-from gea.envs.workers import available_cores, split_envs
+from gea.envs.vector import MultiTaskVecEnv, batch_infos, make_vec
+from gea.envs.workers import available_cores, split_envs, worker_cpus
 from gea.errors import EnvWorkerError
 
 pytestmark = pytest.mark.timeout(120)
@@ -51,6 +53,64 @@ def test_split_envs_is_contiguous_and_balanced() -> None:
     assert split_envs(3, 3) == [range(0, 1), range(1, 2), range(2, 3)]
     with pytest.raises(ValueError, match="between 1 and the number of envs"):
         split_envs(2, 3)
+
+
+INFO_CASES = {
+    "scalars": [{"success": False, "x": 1}, {"success": True, "x": 2}, {"success": False, "x": 3}],
+    "missing keys": [{"a": 1.5}, {}, {"b": np.float32(2.0), "c": "text"}],
+    "arrays and objects": [{"v": np.arange(3)}, {"v": np.ones(3, np.int64), "o": [1, 2]}, {"o": None}],
+    "nested and final_obs": [
+        {"final_obs": {"image": np.zeros(2)}, "final_info": {"success": True, "n": {"k": 1}}},
+        {"success": False},
+        {"final_obs": {"image": np.ones(2)}, "final_info": {"success": False}},
+    ],
+}
+
+
+def _gymnasium_infos(infos: list[dict[str, object]]) -> dict[str, object]:
+    vector = SyncVectorEnv([lambda: __import__("gymnasium").make("CartPole-v1")] * len(infos))
+    batched: dict[str, object] = {}
+    for index, info in enumerate(infos):
+        batched = vector._add_info(batched, info, index)
+    vector.close()
+    return batched
+
+
+def _assert_same(ours: object, theirs: object) -> None:
+    assert type(ours) is type(theirs)
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and ours.keys() == theirs.keys()
+        for key in theirs:
+            _assert_same(ours[key], theirs[key])
+    elif isinstance(theirs, np.ndarray):
+        assert isinstance(ours, np.ndarray) and (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape)
+        if theirs.dtype == object:
+            for mine, expected in zip(ours, theirs, strict=True):
+                _assert_same(mine, expected)
+        else:
+            np.testing.assert_array_equal(ours, theirs)
+    else:
+        assert ours == theirs
+
+
+@pytest.mark.parametrize("case", list(INFO_CASES))
+def test_batched_infos_match_gymnasium(case: str) -> None:
+    infos = INFO_CASES[case]
+    _assert_same(batch_infos(infos, len(infos)), _gymnasium_infos(infos))
+
+
+def test_workers_run_as_batch_processes_pinned_one_per_core() -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    assert worker_cpus(len(cores), False) == [None] * len(cores)
+    assert worker_cpus(len(cores) + 1, True) == [*cores, cores[0]]
+    assert worker_cpus(len(cores), None) == (cores if len(cores) > 1 else [None])
+    envs = make_vec("cartpole", 2, num_workers=1, image_size=16, pin_workers=True)
+    try:
+        (worker,) = envs._pool.workers
+        assert os.sched_getscheduler(worker.process.pid) == os.SCHED_BATCH
+        assert os.sched_getaffinity(worker.process.pid) == {cores[0]}
+    finally:
+        envs.close()
 
 
 def test_worker_layout_and_default_count() -> None:
