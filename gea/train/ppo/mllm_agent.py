@@ -6,6 +6,8 @@
 - Bootstrapping: the value of the rollout's next observation comes from acting on it ahead of time (that
   act is then used as the next rollout's first step, so the history stays consistent); a truncated
   episode's final observation is valued by the value the policy gave its last acted observation.
+- Dropout (e.g. LoRA's) stays off: the policy runs in eval mode, so an action's log-prob at acting time and in
+  the update come from the same network and the first epoch's ratio is exactly 1.
 - KL to the start policy: with LoRA, the same model with adapters switched off (adapters start at zero);
   without LoRA, a frozen copy taken at the start.
 """
@@ -42,7 +44,7 @@ class MLLMAgent:
     def __init__(
         self, policy: GEAPolicy, env_ids: Sequence[str], device: torch.device, keep_reference: bool = True
     ) -> None:
-        self.policy = policy.to(device)
+        self.policy = policy.to(device).eval()  # no dropout: acting and re-scoring must see the same network
         self.module: nn.Module = self.policy
         self.popart: PopArt | None = policy.value_head.popart
         self.env_ids = list(env_ids)
