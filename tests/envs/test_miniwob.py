@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,6 +95,7 @@ def test_check_env_and_seeding(env: Any) -> None:
 
 @pytest.mark.parametrize("task", ["enter-text", "click-checkboxes"])
 def test_other_tasks_follow_the_contract_and_close_cleanly(task: str) -> None:
+    chromium_temp = set(Path(tempfile.gettempdir()).glob("org.chromium.Chromium.*"))
     env = gea.envs.make(f"miniwob:{task}", image_size=64)
     first, info = env.reset(seed=2)
     assert first["image"].shape == (64, 64, 3) and first["instruction"] and info["success"] is False
@@ -108,6 +111,7 @@ def test_other_tasks_follow_the_contract_and_close_cleanly(task: str) -> None:
     env.close()
     env.close()
     assert _alive(pids) == []
+    assert set(Path(tempfile.gettempdir()).glob("org.chromium.Chromium.*")) <= chromium_temp  # nothing left in /tmp
 
 
 def test_hung_browser_is_detected_and_restarted() -> None:

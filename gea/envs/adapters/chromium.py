@@ -95,12 +95,16 @@ class ChromiumSession:
     ) -> None:
         binary_path, driver_path = find_browser(binary, driver)
         self.profile_dir = tempfile.mkdtemp(prefix="gea-chromium-")
+        scratch = os.path.join(self.profile_dir, "tmp")
+        os.mkdir(scratch)
         options = webdriver.ChromeOptions()
         options.binary_location = binary_path
         for flag in (*CHROMIUM_FLAGS, f"--window-size={window_size[0]},{window_size[1]}"):
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={self.profile_dir}")
-        service = Service(executable_path=driver_path)
+        # Chromium's own temporary files (its shared memory, with --disable-dev-shm-usage) go inside the profile,
+        # which close() deletes; with the system TMPDIR every browser left an org.chromium.Chromium.* folder.
+        service = Service(executable_path=driver_path, env={**os.environ, "TMPDIR": scratch})
         try:
             self.driver = webdriver.Chrome(service=service, options=options)
         except Exception:
