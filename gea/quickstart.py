@@ -66,6 +66,7 @@ class PPOSection:
     """A short PPO stage (GEA recipe: LoRA, joint SFT term) from the SFT policy on ``envs``.
 
     ``algo=success_sft`` fine-tunes on the policy's own successful rollouts instead (same rollout budget).
+    ``overrides``: further ``gea ppo`` settings, applied last (``'ppo.overrides=["policy.lora=false","epochs=4"]'``).
     """
 
     algo: str = "ppo"
@@ -74,6 +75,7 @@ class PPOSection:
     rollout_steps: int = 32
     updates: int = 3
     lr: float = 1e-4
+    overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -175,6 +177,9 @@ def run_collect(config: QuickstartConfig) -> dict[str, Any]:
         ],
     )
     collect_config.task_env_kwargs = [{"env": task.env, **task.env_kwargs} for task in config.selected_tasks()]
+    collect_config.task_episodes = [
+        {"env": task.env, "episodes": task.demos} for task in config.selected_tasks() if task.demos is not None
+    ]
     result = collect(collect_config)
     return {"episodes": result.meta.num_episodes, "steps": result.meta.num_steps, "expert_success": result.successes}
 
@@ -275,6 +280,7 @@ def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
             "checkpoint_every=1",
             "resume=true",
             f"progress={config.progress}",
+            *section.overrides,
         ],
     )
     ppo_config.env_kwargs.update(ppo_env_kwargs(config))
@@ -363,7 +369,9 @@ TITLES = {
 def stage_settings(config: QuickstartConfig, stage: str) -> dict[str, Any]:
     """The settings a stage's output depends on (its marker must match them to be reused)."""
     common = {
-        "tasks": [task.env for task in config.selected_tasks()],
+        "tasks": [
+            {"env": task.env, "env_kwargs": task.env_kwargs, "demos": task.demos} for task in config.selected_tasks()
+        ],
         "image_size": config.image_size,
         "seed": config.seed,
     }

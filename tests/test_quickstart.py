@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from gea.cli import main
 from gea.config import load_job_config
 from gea.errors import ConfigError
-from gea.quickstart import QuickstartConfig, active_stages, is_done
+from gea.quickstart import QuickstartConfig, active_stages, is_done, run_ppo_stage
 
 TINY = [
     "tasks=[babyai:GoToLocal,metaworld:reach-v3]",
@@ -69,6 +71,35 @@ def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureF
     assert (out / "sft" / "policy").stat().st_mtime_ns == before
     changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY[:-1], "sft.steps=4"])
     assert is_done(changed, "tokenizer") and not is_done(changed, "sft") and not is_done(changed, "eval")
+
+
+def test_changed_task_options_invalidate_collection(finished_run: Path) -> None:
+    config = load_job_config("quickstart", QuickstartConfig, [f"out_dir={finished_run}", *TINY])
+    assert is_done(config, "collect")
+    for change in ({"env_kwargs": {}}, {"demos": 5}):  # the suite plays GoToLocal with view=agent
+        changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={finished_run}", *TINY])
+        changed.suite.tasks = [
+            dataclasses.replace(task, **change) if task.env == "babyai:GoToLocal" else task
+            for task in changed.suite.tasks
+        ]
+        assert not is_done(changed, "collect"), change
+
+
+def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gea.train.ppo
+
+    captured = []
+
+    def record(ppo_config: object) -> SimpleNamespace:  # stands in for the training run; the config is the point
+        captured.append(ppo_config)
+        return SimpleNamespace(global_step=0, success_rate=0.0, mean_return=0.0)
+
+    monkeypatch.setattr(gea.train.ppo, "run_ppo", record)
+    overrides = [f"out_dir={tmp_path}", "ppo.overrides=['policy.lora=false','epochs=3','minibatches=4']"]
+    run_ppo_stage(load_job_config("quickstart", QuickstartConfig, overrides))
+    (ppo_config,) = captured
+    assert (ppo_config.policy.lora, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
+    assert ppo_config.policy.lora_rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
 
 
 def test_discrete_only_tasks_need_no_tokenizer() -> None:

@@ -12,6 +12,8 @@ HELP = """usage: gea collect [key=value ...]   (Hydra overrides of gea/configs/c
   envs='[babyai:GoToLocal,metaworld:reach-v3]'   env ids or glob patterns
   suite=MT10                  a registry tag or env family (ids that have an expert)
   episodes_per_task=10        episodes kept per task
+  'task_episodes=[{env: miniwob:click-test, episodes: 100}]'   a different count for some tasks
+  'task_env_kwargs=[{env: babyai:GoToLocal, view: agent}]'     env options for some tasks only
   num_envs=2                  worker processes (0: run in this process)
   expert=auto                 the registered expert, or package.module:factory
   success_only=false          keep only successful episodes (retries up to max_attempts_factor x)

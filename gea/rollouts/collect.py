@@ -51,6 +51,7 @@ CONTENT_KEYS = (
     "max_episode_steps",
     "env_kwargs",
     "task_env_kwargs",
+    "task_episodes",
 )
 
 
@@ -72,6 +73,7 @@ class CollectConfig:
     max_episode_steps: int | None = None  # default: the env's own limit
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
     task_env_kwargs: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, kwarg: value, ...}]: per task
+    task_episodes: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, episodes: N}]: per-task counts
     out: str = "data/expert"
     seed: int = 0
     resume: bool = False
@@ -163,6 +165,16 @@ def task_kwargs(config: CollectConfig, env_id: str) -> dict[str, Any]:
     return {}
 
 
+def episodes_for(config: CollectConfig, env_id: str) -> int:
+    """Episodes to keep for ``env_id``: its ``task_episodes`` entry, else ``episodes_per_task``."""
+    for entry in config.task_episodes:
+        if set(entry) != {"env", "episodes"}:
+            raise ConfigError(f"each task_episodes entry reads {{env: ID, episodes: N}}, got {entry}")
+        if entry["env"] == env_id:
+            return int(entry["episodes"])
+    return config.episodes_per_task
+
+
 def _check_resume(config: CollectConfig) -> None:
     """A resumed run must use the settings that decided the dataset's content."""
     saved_file = meta_path(Path(config.out), "collect.yaml")
@@ -186,8 +198,9 @@ class _Scheduler:
     def __init__(self, config: CollectConfig, tasks: list[str], committed: list[dict[str, Any]]) -> None:
         self.config = config
         self.tasks = tasks
-        limit = config.episodes_per_task * (config.max_attempts_factor if config.success_only else 1)
-        self.limit = limit
+        self.wanted = {env_id: episodes_for(config, env_id) for env_id in tasks}
+        factor = config.max_attempts_factor if config.success_only else 1
+        self.limit = {env_id: wanted * factor for env_id, wanted in self.wanted.items()}
         self.kept = dict.fromkeys(tasks, 0)
         self.next_attempt = dict.fromkeys(tasks, 0)
         for row in committed:
@@ -201,8 +214,8 @@ class _Scheduler:
     def next_job(self) -> EpisodeJob | None:
         """The next episode worth running, or None if every task is done or has one in flight for each need."""
         for env_id in self.tasks:
-            needed = self.config.episodes_per_task - self.kept[env_id] - self.in_flight[env_id]
-            if needed > 0 and self.next_attempt[env_id] < self.limit:
+            needed = self.wanted[env_id] - self.kept[env_id] - self.in_flight[env_id]
+            if needed > 0 and self.next_attempt[env_id] < self.limit[env_id]:
                 attempt = self.next_attempt[env_id]
                 self.next_attempt[env_id] += 1
                 self.in_flight[env_id] += 1
@@ -230,7 +243,7 @@ class _Scheduler:
         self.in_flight[job.env_id] -= 1
         self.attempts[job.env_id] += 1
         self.successes[job.env_id] += int(episode.success)
-        if self.kept[job.env_id] >= self.config.episodes_per_task:
+        if self.kept[job.env_id] >= self.wanted[job.env_id]:
             return False
         if self.config.success_only and not episode.success:
             return False
@@ -240,11 +253,11 @@ class _Scheduler:
     @property
     def remaining(self) -> int:
         """Episodes still to keep."""
-        return sum(max(self.config.episodes_per_task - kept, 0) for kept in self.kept.values())
+        return sum(max(self.wanted[env_id] - kept, 0) for env_id, kept in self.kept.items())
 
 
 def collect(config: CollectConfig) -> CollectResult:
-    """Collect ``episodes_per_task`` expert episodes for every task into ``config.out``."""
+    """Collect ``episodes_per_task`` (or the task's ``task_episodes``) expert episodes per task into ``config.out``."""
     tasks = resolve_tasks(config)
     _check_resume(config)
     out = Path(config.out)
@@ -261,7 +274,7 @@ def collect(config: CollectConfig) -> CollectResult:
         writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
     scheduler = _Scheduler(config, tasks, writer.committed.select(["embodiment", "attempt"]).to_pylist())
     started, steps = time.perf_counter(), 0
-    total = config.episodes_per_task * len(tasks)
+    total = sum(scheduler.wanted.values())
     with tqdm(total=total, initial=total - scheduler.remaining, unit="ep", disable=not config.progress) as bar:
         for job, episode in _run_in_order(scheduler, max(config.num_envs, 0)):
             steps += episode.length

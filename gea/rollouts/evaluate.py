@@ -113,9 +113,8 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     agent = make_agent(run.agent, run.task.env, seed)
     if agent is None:
         return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
-    env = gea.envs.make(
-        run.task.env, max_episode_steps=run.task.max_steps, image_size=run.image_size, **run.task.env_kwargs
-    )
+    options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
+    env = gea.envs.make(run.task.env, **options)  # a task's own env_kwargs (e.g. image_size) win
     if run.videos > 0:
         from gea.envs.recording import RecordEpisodes
 

@@ -76,9 +76,8 @@ def _env_and_expert(job: EpisodeJob) -> tuple[gym.Env[Any, Any], Expert]:
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    env = gea.envs.make(
-        job.env_id, max_episode_steps=job.max_episode_steps, image_size=job.image_size, **dict(job.env_kwargs)
-    )
+    options = {"max_episode_steps": job.max_episode_steps, "image_size": job.image_size, **dict(job.env_kwargs)}
+    env = gea.envs.make(job.env_id, **options)  # per-task env_kwargs (e.g. image_size) win
     if not _CACHE:
         # Registered after the simulator's import, so it runs before the simulator's own exit hooks
         # (e.g. MuJoCo's EGL teardown); registering twice is harmless because closing empties the cache.

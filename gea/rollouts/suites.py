@@ -8,7 +8,11 @@ from typing import Any
 
 @dataclass
 class SuiteTask:
-    """One entry of a suite; an ``optional`` task is skipped (with the reason) when its simulator is missing."""
+    """One entry of a suite; an ``optional`` task is skipped (with the reason) when its simulator is missing.
+
+    ``episodes``/``max_steps``: evaluation episodes and their step limit; ``env_kwargs``: options for the env;
+    ``demos``: expert episodes ``gea quickstart`` collects for this task (default: its ``collect.episodes_per_task``).
+    """
 
     env: str
     episodes: int = 10
@@ -16,6 +20,7 @@ class SuiteTask:
     split: str = "seen"
     optional: bool = False
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    demos: int | None = None
 
 
 @dataclass

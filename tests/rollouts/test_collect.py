@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,17 @@ def test_every_other_expert_kind_collects_a_readable_dataset(tmp_path: Path) -> 
     windows = list(WindowDataset(meta.root, context=3, loop=False))
     assert len(windows) == meta.num_steps
     assert {w["embodiment"] for w in windows} == set(OTHER_EXPERT_KINDS)
+
+
+def test_task_episodes_set_per_task_counts(tmp_path: Path) -> None:
+    _require(BABYAI)
+    envs = f"envs=[{','.join(BABYAI)}]"
+    options = 'task_episodes=[{env: "babyai:PickupLoc", episodes: 3}]'
+    meta = collect(_config(tmp_path / "d", envs, options, "episodes_per_task=1", "num_envs=0", "image_size=16")).meta
+    counts = Counter(row["embodiment"] for row in meta.episodes.to_pylist())
+    assert counts == {"babyai:GoToLocal": 1, "babyai:PickupLoc": 3}
+    with pytest.raises(ConfigError, match="env: ID, episodes: N"):
+        collect(_config(tmp_path / "e", envs, "task_episodes=[{env: babyai:GoToLocal, count: 2}]"))
 
 
 def test_task_env_kwargs_apply_to_their_task_only(tmp_path: Path) -> None:

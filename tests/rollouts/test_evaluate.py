@@ -77,6 +77,29 @@ def test_expert_beats_random_with_report_files(tmp_path: Path) -> None:
     assert list((tmp_path / "tensorboard").iterdir())
 
 
+def test_task_env_kwargs_override_the_global_image_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gea.envs
+
+    sizes: list[int] = []
+    real_make = gea.envs.make
+
+    def recording_make(env_id: str, **kwargs: object) -> object:
+        env = real_make(env_id, **kwargs)
+        sizes.append(env.observation_space["image"].shape[0])
+        return env
+
+    monkeypatch.setattr(gea.envs, "make", recording_make)
+    tasks = [
+        SuiteTask("babyai:GoToLocal", episodes=1, max_steps=4, env_kwargs={"image_size": 48}),
+        SuiteTask("babyai:PickupLoc", episodes=1, max_steps=4),
+    ]
+    config = EvalConfig(
+        suite=SuiteConfig("sizes", tasks), agents=["random"], image_size=32, videos_per_task=0, out_dir=str(tmp_path)
+    )
+    evaluate_with_progress(config)
+    assert sizes == [48, 32]
+
+
 def test_same_seed_same_results(tmp_path: Path) -> None:
     suite = SuiteConfig("test", [SuiteTask("babyai:GoToLocal", episodes=3, max_steps=32)])
     runs = []
