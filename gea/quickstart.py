@@ -296,7 +296,6 @@ def eval_config(config: QuickstartConfig) -> Any:
         "eval",
         EvalConfig,
         [
-            f"suite={config.suite.name}",
             f"seed={config.seed}",
             f"image_size={config.image_size}",
             f"videos_per_task={config.eval.videos_per_task}",

@@ -12,7 +12,7 @@ import pytest
 from gea.cli import main
 from gea.config import load_job_config
 from gea.errors import ConfigError
-from gea.quickstart import QuickstartConfig, active_stages, is_done, run_ppo_stage
+from gea.quickstart import QuickstartConfig, active_stages, eval_config, is_done, run_ppo_stage
 
 TINY = [
     "tasks=[babyai:GoToLocal,metaworld:reach-v3]",
@@ -105,6 +105,13 @@ def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.Monk
 def test_discrete_only_tasks_need_no_tokenizer() -> None:
     config = load_job_config("quickstart", QuickstartConfig, ["tasks=[babyai:GoToLocal]", "eval.agents=[random,sft]"])
     assert active_stages(config) == ["collect", "sft", "eval"]
+
+
+def test_an_inline_suite_reaches_the_evaluation(tmp_path: Path) -> None:
+    overrides = [f"out_dir={tmp_path}", "suite.name=inline", "suite.tasks=[{env: 'babyai:GoToObj', max_steps: 9}]"]
+    evaluation = eval_config(load_job_config("quickstart", QuickstartConfig, overrides))
+    assert evaluation.suite.name == "inline"
+    assert [(task.env, task.max_steps) for task in evaluation.suite.tasks] == [("babyai:GoToObj", 9)]
 
 
 def test_unknown_task_names_the_suite_tasks() -> None:
