@@ -1,8 +1,9 @@
 """Lesson c: SFT -> PPO vs SFT alone vs SFT -> success-SFT, on the same rollout budget.
 
-One SFT policy (the quickstart's stages on the chosen task); then the same number of environment steps of
-either PPO (GEA recipe: LoRA + 0.1 x SFT term) or fine-tuning on the policy's own successful episodes.
-All three policies are evaluated on the same episodes.
+One SFT policy (the quickstart's stages on a one-task suite); then the same number of environment steps of
+either PPO or fine-tuning on the policy's own successful episodes, with the same ``gea ppo`` settings
+(``--ppo-overrides``; by default full fine-tuning without a joint SFT term, as in
+``benchmarks/ppo_from_sft.sh``). All three policies are evaluated on the same episodes.
 
     python benchmarks/lessons/c_ppo_vs_success_sft.py --out outputs/lessons/c
 """
@@ -21,17 +22,31 @@ def main() -> None:
     """Run SFT once, then PPO and success-SFT from it, evaluate, write the result table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/lessons/c"))
-    parser.add_argument("--task", default="babyai:GoToLocal")
-    parser.add_argument("--sft-steps", type=int, default=300)
-    parser.add_argument("--updates", type=int, default=10, help="rollouts of ppo.num_envs x ppo.rollout_steps steps")
-    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--task", default="babyai:GoToRedBallNoDists")
+    parser.add_argument("--env-kwargs", default="{view: agent}", help="the task's env options (a Hydra dict)")
+    parser.add_argument("--demos", type=int, default=100, help="expert episodes for SFT")
+    parser.add_argument("--sft-steps", type=int, default=60)
+    parser.add_argument("--num-envs", type=int, default=8)
+    parser.add_argument("--rollout-steps", type=int, default=64)
+    parser.add_argument("--updates", type=int, default=20, help="rollouts of num-envs x rollout-steps env steps")
+    parser.add_argument(
+        "--ppo-overrides",
+        default="policy.lora=false,sft.weight=0,epochs=4,minibatches=4,lr=3e-4,entropy_coef=1e-3,gamma=0.99",
+        help="gea ppo settings for both PPO and success-SFT (comma-separated)",
+    )
+    parser.add_argument("--eval-episodes", type=int, default=100)
     parser.add_argument("--table", type=Path, default=Path(__file__).parent / "results" / "c_ppo_vs_success_sft.md")
     args = parser.parse_args()
+    task = f'{{env: "{args.task}", max_steps: 64, env_kwargs: {args.env_kwargs}, demos: {args.demos}}}'
     common = [
-        f"tasks=[{args.task}]",
+        "suite.name=lesson_c",
+        f"suite.tasks=[{task}]",
         f"ppo.envs=[{args.task}]",
         f"sft.steps={args.sft_steps}",
+        f"ppo.num_envs={args.num_envs}",
+        f"ppo.rollout_steps={args.rollout_steps}",
         f"ppo.updates={args.updates}",
+        "ppo.overrides=[" + ",".join(f"'{item}'" for item in args.ppo_overrides.split(",")) + "]",
         f"eval.episodes={args.eval_episodes}",
     ]
     ppo = quickstart(args.out / "ppo", [*common, "ppo.algo=ppo", "eval.agents=[random,sft,sft+ppo]"])
@@ -48,7 +63,9 @@ def main() -> None:
     ]
     command = (
         f"python benchmarks/lessons/c_ppo_vs_success_sft.py --out {args.out} --task {args.task} "
-        f"--sft-steps {args.sft_steps} --updates {args.updates} --eval-episodes {args.eval_episodes}"
+        f"--env-kwargs '{args.env_kwargs}' --demos {args.demos} --sft-steps {args.sft_steps} "
+        f"--num-envs {args.num_envs} --rollout-steps {args.rollout_steps} --updates {args.updates} "
+        f"--ppo-overrides '{args.ppo_overrides}' --eval-episodes {args.eval_episodes}"
     )
     headers = ["task", "random", "SFT", "SFT -> PPO", "SFT -> success-SFT"]
     text = "\n".join(
