@@ -23,6 +23,8 @@ Overrides, e.g.:
   tokenizer.steps=1500
   sft.steps=300 sft.batch_size=16 sft.lr=1e-3 sft.context=1
   'ppo.envs=[babyai:GoToLocal]' ppo.updates=3 ppo.num_envs=4 ppo.rollout_steps=32
+  'ppo.overrides=["policy.lora=false","epochs=4"]'   any further `gea ppo` setting
+  suite.name=mine 'suite.tasks=[{env: "babyai:GoToObj", env_kwargs: {view: agent}, demos: 50}]'   your own tasks
   eval.episodes=8 eval.max_steps=100 'eval.agents=[random,expert,sft,sft+ppo]' eval.num_workers=2
 """
 

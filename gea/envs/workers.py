@@ -206,7 +206,7 @@ def schedule_as_batch_worker(cpu: int | None) -> None:
     Best effort: platforms without these calls (or a CPU outside this process's set) keep the defaults.
     """
     with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))  # type: ignore[attr-defined]
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     if cpu is not None:
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setaffinity(0, {cpu})
