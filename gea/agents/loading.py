@@ -131,8 +131,9 @@ def _clear_errors(source: str) -> Iterator[None]:
         if "trust_remote_code" not in str(error):
             raise
         raise ConfigError(
-            f"{source!r} ships its own model code; it runs only if you trust it: set trust_remote_code=true "
-            "in the policy config"
+            f"{source!r} ships its own model code, which runs only if you trust its source: pass "
+            "trust_remote_code=True (on the command line: `gea eval trust_remote_code=true`, "
+            "`gea sft policy.trust_remote_code=true`, `gea ppo policy.trust_remote_code=true`)"
         ) from error
     except OSError as error:
         raise ConfigError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,7 +337,7 @@ class GEAPolicy(nn.Module):
         preprocessing = self.backbone.preprocessing
         meta = {
             "format_version": FORMAT_VERSION,
-            "config": self.config.to_dict(),
+            "config": {**self.config.to_dict(), "trust_remote_code": False},  # trust is the loader's choice
             "tasks": self.tasks,
             "image_preprocessing": {"size": preprocessing.size, "mean": preprocessing.mean, "std": preprocessing.std},
         }
@@ -344,14 +345,25 @@ class GEAPolicy(nn.Module):
         return path
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, **overrides: Any) -> GEAPolicy:
-        """Load a policy written by ``save_pretrained`` (JSON + safetensors only; never unpickles)."""
+    def from_pretrained(cls, directory: str | Path, trust_remote_code: bool = False, **overrides: Any) -> GEAPolicy:
+        """Load a policy written by ``save_pretrained`` (JSON + safetensors only; never unpickles).
+
+        ``trust_remote_code`` is the caller's decision alone: whatever the checkpoint's own files say, model code
+        shipped inside it runs only when the caller passes ``trust_remote_code=True``.
+        """
         path = Path(directory)
         if not (path / POLICY_FILE).is_file():
             raise ConfigError(f"{path} is not a GEA policy checkpoint ({POLICY_FILE} missing); save one first")
         meta = json.loads((path / POLICY_FILE).read_text())
-        config = PolicyConfig.from_dict({**meta["config"], **overrides})
-        model, text_tokenizer = load_pretrained_model(path / MODEL_DIR, config.trust_remote_code)
+        stored = dict(meta["config"])
+        if stored.pop("trust_remote_code", False) and not trust_remote_code:
+            warnings.warn(
+                f"{path / POLICY_FILE} asks for trust_remote_code; ignored (only the caller decides trust: pass "
+                "trust_remote_code=True, or policy.trust_remote_code=true on the command line, if you trust it)",
+                stacklevel=2,
+            )
+        config = PolicyConfig.from_dict({**stored, **overrides, "trust_remote_code": trust_remote_code})
+        model, text_tokenizer = load_pretrained_model(path / MODEL_DIR, trust_remote_code)
         image = meta["image_preprocessing"]
         preprocessing = ImagePreprocessing(tuple(image["size"]), tuple(image["mean"]), tuple(image["std"]))
         codec = ActionCodec.load(path / ACTION_TOKENIZER_DIR)

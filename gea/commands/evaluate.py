@@ -22,6 +22,7 @@ Overrides (Hydra syntax), e.g.:
   num_workers=2               evaluate tasks in parallel processes
   videos_per_task=1           mp4 videos of the first episodes of each task
   out_dir=outputs/eval        where everything is written
+  trust_remote_code=false     run model code shipped inside a gea:<dir> checkpoint (only if you trust it)
 """
 
 

@@ -12,14 +12,15 @@ from gea.rollouts.experts import has_expert, make_expert
 BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>", "gea-sample:<policy-dir>")
 
 
-def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
+def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = False) -> EpisodeAgent | None:
     """Build the agent called ``name`` for ``env_id``; ``None`` when it does not apply to that task.
 
     ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task;
     ``sb3:<path>`` is the Stable-Baselines3 image policy saved at ``<path>`` (a zip, loaded without unpickling);
     ``gea:<dir>`` acts greedily with the GEA policy saved in ``<dir>`` (``save_pretrained``, e.g. ``gea sft``'s
     ``out_dir/policy``; the run's ``out_dir`` works too); ``gea-sample:<dir>`` samples the same policy's actions
-    (temperature 1, as in PPO rollouts) from a torch generator seeded with ``seed``.
+    (temperature 1, as in PPO rollouts) from a torch generator seeded with ``seed``. Model code shipped inside a
+    GEA checkpoint runs only with ``trust_remote_code=True``.
     """
     if name == "random":
         return RandomAgent(seed)
@@ -30,16 +31,16 @@ def make_agent(name: str, env_id: str, seed: int) -> EpisodeAgent | None:
 
         return load_sb3_expert(env_id, name.removeprefix("sb3:"))
     if name.startswith("gea:"):
-        return load_gea_agent(name.removeprefix("gea:"))
+        return load_gea_agent(name.removeprefix("gea:"), trust_remote_code=trust_remote_code)
     if name.startswith("gea-sample:"):
         import torch
 
         torch.manual_seed(seed)
-        return load_gea_agent(name.removeprefix("gea-sample:"), greedy=False)
+        return load_gea_agent(name.removeprefix("gea-sample:"), greedy=False, trust_remote_code=trust_remote_code)
     raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
 
 
-def load_gea_agent(directory: str, greedy: bool = True) -> EpisodeAgent:
+def load_gea_agent(directory: str, greedy: bool = True, trust_remote_code: bool = False) -> EpisodeAgent:
     """A single-env agent (argmax, or sampled actions with ``greedy=False``) over the GEA policy saved in
     ``directory`` (or in its ``policy/`` subfolder)."""
     from gea.agents.interface import EpisodeAdapter
@@ -48,6 +49,6 @@ def load_gea_agent(directory: str, greedy: bool = True) -> EpisodeAgent:
     path = Path(directory)
     if not (path / POLICY_FILE).is_file() and (path / "policy" / POLICY_FILE).is_file():
         path = path / "policy"
-    policy = GEAPolicy.from_pretrained(path)
+    policy = GEAPolicy.from_pretrained(path, trust_remote_code=trust_remote_code)
     policy.eval()
     return EpisodeAdapter(policy, greedy=greedy)

@@ -42,6 +42,7 @@ class EvalConfig:
     num_workers: int = 1
     resume: bool = True
     out_dir: str = "outputs/eval"
+    trust_remote_code: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class TaskRun:
     image_size: int
     end_on_success: bool
     videos: int
+    trust_remote_code: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings a stored result must match to be reused."""
@@ -110,7 +112,7 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     """Evaluate one agent on one task; records the first ``run.videos`` episodes as mp4."""
     spec = gea.envs.spec(run.task.env)
     seed = task_seed(run.seed, run.task.env)
-    agent = make_agent(run.agent, run.task.env, seed)
+    agent = make_agent(run.agent, run.task.env, seed, run.trust_remote_code)
     if agent is None:
         return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
     options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
@@ -178,7 +180,15 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     available = [task for task in tasks if gea.envs.is_available(task.env)]
     skipped = [task for task in tasks if task not in available]
     runs = [
-        TaskRun(agent, task, config.seed, config.image_size, config.end_on_success, config.videos_per_task)
+        TaskRun(
+            agent,
+            task,
+            config.seed,
+            config.image_size,
+            config.end_on_success,
+            config.videos_per_task,
+            config.trust_remote_code,
+        )
         for task in available
         for agent in config.agents
     ]

@@ -17,6 +17,7 @@ class PolicySection:
     ``kind=small``: a from-scratch actor-critic (``encoder`` mlp on ``proprio`` / cnn on ``image``).
     ``kind=mllm``: the GEA policy, loaded from ``path`` (an SFT checkpoint written by ``save_pretrained``)
     or built from ``model`` (``tiny`` = the offline tiny LLaVA-OneVision) when ``path`` is empty.
+    ``trust_remote_code``: run model code shipped with ``path`` or ``model`` (only if you trust its source).
     """
 
     kind: str = "small"
@@ -26,6 +27,7 @@ class PolicySection:
     hidden: int = 64
     popart: bool = False
     model: str = "tiny"
+    trust_remote_code: bool = False
     lora: bool = False
     lora_rank: int = 128
     lora_alpha: int = 32

@@ -63,9 +63,10 @@ class MLLMAgent:
             enabled=section.lora, rank=section.lora_rank, alpha=section.lora_alpha, dropout=section.lora_dropout
         )
         if section.path:
-            policy = GEAPolicy.from_pretrained(section.path, lora=lora)
+            policy = GEAPolicy.from_pretrained(section.path, trust_remote_code=section.trust_remote_code, lora=lora)
         else:
-            policy = GEAPolicy.build(PolicyConfig(model=section.model, lora=lora), list(dict.fromkeys(env_ids)))
+            config = PolicyConfig(model=section.model, trust_remote_code=section.trust_remote_code, lora=lora)
+            policy = GEAPolicy.build(config, list(dict.fromkeys(env_ids)))
         return cls(policy, env_ids, device)
 
     def act(self, observations: Any, greedy: bool = False) -> ActResult:

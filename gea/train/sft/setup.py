@@ -23,7 +23,7 @@ def build_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     """The policy to fine-tune: loaded from ``config.init`` or built from ``config.policy`` for ``env_ids``
     (continuous actions through the fitted RVQ at ``config.action_tokenizer`` when given, else uniform bins)."""
     if config.init:
-        policy = GEAPolicy.from_pretrained(config.init)
+        policy = GEAPolicy.from_pretrained(config.init, trust_remote_code=config.policy.trust_remote_code)
         missing = [env_id for env_id in env_ids if env_id not in policy.codec.tokenizer.routes]
         if missing:
             raise ConfigError(
