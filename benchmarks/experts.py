@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gea.rollouts.experts.sb3_expert import RECORD_FILE, expert_folder
+from gea.agents.experts.sb3_expert import RECORD_FILE, expert_folder
 
 PRESETS: dict[str, list[str]] = {
     "procgen:coinrun": [

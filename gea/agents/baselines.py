@@ -57,14 +57,14 @@ class RandomPolicy:
 
 
 class ExpertPolicy:
-    """``BatchPolicy`` over in-process envs, each driven by its registered expert (``gea.rollouts.experts``).
+    """``BatchPolicy`` over in-process envs, each driven by its registered expert (``gea.agents.experts``).
 
     Experts read privileged state, so this policy holds the env objects themselves; call ``reset(done)``
     right after those envs were reset.
     """
 
     def __init__(self, envs: Sequence[gym.Env[Any, Any]]) -> None:
-        from gea.rollouts.experts import make_expert
+        from gea.agents.experts import make_expert
 
         self.envs = list(envs)
         self.experts = [make_expert(env.unwrapped.embodiment.id) for env in self.envs]  # type: ignore[attr-defined]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from gea.agents.experts.sb3_expert import RECORD_FILE, experts_dir
 from gea.errors import MissingDependencyError
-from gea.rollouts.experts.sb3_expert import RECORD_FILE, experts_dir
 
 HELP = """usage: gea expert train ENV_ID [key=value ...]
        gea expert list
@@ -24,7 +24,7 @@ Overrides (Hydra syntax; see gea/configs/expert_train.yaml), e.g.:
   +train_env_kwargs.terminal_on_life_loss=true   adapter options for training only
   clip_rewards=true                       train on the sign of the reward (Atari)
 Any SB3 zip can serve as an expert: gea eval agents=[sb3:/path/model.zip], or in Python
-gea.rollouts.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP).
+gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP).
 """
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gea.agents.baselines import RandomAgent
+from gea.agents.experts import has_expert, make_expert
 from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
-from gea.rollouts.experts import has_expert, make_expert
 
 BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>", "gea-sample:<policy-dir>")
 
@@ -27,7 +27,7 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
     if name == "expert":
         return make_expert(env_id) if has_expert(env_id) else None
     if name.startswith("sb3:"):
-        from gea.rollouts.experts.sb3_expert import load_sb3_expert
+        from gea.agents.experts.sb3_expert import load_sb3_expert
 
         return load_sb3_expert(env_id, name.removeprefix("sb3:"))
     if name.startswith("gea:"):

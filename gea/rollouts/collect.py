@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 import gea.envs
+from gea.agents.experts import has_expert
 from gea.config import save_config
 from gea.errors import ConfigError, EnvWorkerError
 from gea.rollouts.dataset.episode import Episode
@@ -32,7 +33,6 @@ from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.rollouts.dataset.writer import DatasetWriter
 from gea.rollouts.expert_episode import EpisodeJob, run_episode
-from gea.rollouts.experts import has_expert
 
 MAX_POOL_RESTARTS = 3
 # Settings that decide which episodes a dataset holds; a resumed run must keep them.

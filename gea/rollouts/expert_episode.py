@@ -16,10 +16,10 @@ import gymnasium as gym
 import numpy as np
 
 import gea.envs
+from gea.agents.experts import Expert, make_expert
 from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
 from gea.rollouts.dataset.episode import Episode, EpisodeBuilder
-from gea.rollouts.experts import Expert, make_expert
 
 ENV_CACHE_SIZE = 4
 

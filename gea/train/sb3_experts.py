@@ -30,11 +30,7 @@ from tqdm import tqdm
 
 import gea.envs
 from gea.agents.baselines import RandomAgent
-from gea.config import save_config
-from gea.errors import ConfigError
-from gea.rollouts.dataset.atomic import atomic_write, atomic_write_json
-from gea.rollouts.episodes import EpisodeAgent, run_episode
-from gea.rollouts.experts.sb3_expert import (
+from gea.agents.experts.sb3_expert import (
     MODEL_FILE,
     RECORD_FILE,
     FrameStack,
@@ -43,6 +39,10 @@ from gea.rollouts.experts.sb3_expert import (
     load_sb3_expert,
     register_sb3_expert,
 )
+from gea.config import save_config
+from gea.errors import ConfigError
+from gea.rollouts.dataset.atomic import atomic_write, atomic_write_json
+from gea.rollouts.episodes import EpisodeAgent, run_episode
 
 
 @dataclass

@@ -82,7 +82,7 @@ def test_locked_door_needs_its_key() -> None:
 
 
 def test_subgoal_and_success_rewards() -> None:
-    from gea.rollouts.experts import make_expert
+    from gea.agents.experts import make_expert
 
     env = gea.envs.make("babyai-skills:GoToSeq")
     seed = next(s for s in range(50) if ", then" in env.reset(seed=s)[0]["instruction"])

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gea.agents.experts import has_expert
 from gea.config import load_job_config
 from gea.errors import ConfigError
 from gea.rollouts.collect import CollectConfig, collect, episode_seed
 from gea.rollouts.dataset import DatasetMeta, WindowDataset, verify
-from gea.rollouts.experts import has_expert
 
 REPO = Path(__file__).resolve().parents[2]
 METAWORLD = ["metaworld:reach-v3", "metaworld:drawer-open-v3"]

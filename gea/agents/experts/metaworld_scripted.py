@@ -9,9 +9,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from gea.agents.experts import register_expert
 from gea.envs.adapters.metaworld_tasks import task_name
 from gea.errors import UnknownEnvError
-from gea.rollouts.experts import register_expert
 
 # Task names whose policy class is not the CamelCase of the task name.
 _CLASS_NAME_EXCEPTIONS = {"peg-insert-side-v3": "SawyerPegInsertionSideV3Policy"}

@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 
 import gea.envs
+from gea.agents.experts import has_expert, make_expert
 from gea.envs.adapters.metaworld_tasks import MT50
 from gea.errors import UnknownEnvError
-from gea.rollouts.experts import has_expert, make_expert
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("metaworld") is None, reason="metaworld is not installed: pip install 'gea[metaworld]'"
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 def test_every_task_maps_to_its_scripted_policy() -> None:
     from metaworld.policies import ENV_POLICY_MAP
 
-    from gea.rollouts.experts.metaworld_scripted import policy_class, policy_class_by_name
+    from gea.agents.experts.metaworld_scripted import policy_class, policy_class_by_name
 
     for task in MT50:
         assert has_expert(f"metaworld:{task}")

@@ -13,9 +13,9 @@ from typing import Any
 
 import gymnasium as gym
 
+from gea.agents.experts import register_expert
 from gea.envs.adapters.miniwob_tasks import TASK_HEIGHT, TASK_WIDTH, MiniWoBEnv
 from gea.envs.ui_grammar import Click, KeyPress, TypeText, Wait, cell_of, format_action
-from gea.rollouts.experts import register_expert
 
 Element = Any  # miniwob.dom.DOMElement; typed loosely so that this module imports without miniwob
 Solver = Callable[[MiniWoBEnv], Iterator[str]]

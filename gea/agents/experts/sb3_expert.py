@@ -29,9 +29,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from gea.agents.experts import register_expert
 from gea.envs.images import resize
 from gea.errors import GEAError
-from gea.rollouts.experts import register_expert
 
 EXPERTS_DIR_ENV = "GEA_EXPERTS_DIR"
 MODEL_FILE = "model.zip"

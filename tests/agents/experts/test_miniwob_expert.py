@@ -3,9 +3,9 @@
 import pytest
 
 import gea.envs
+from gea.agents.experts import has_expert, make_expert
+from gea.agents.experts.miniwob_solver import solved_tasks
 from gea.envs.adapters.miniwob_tasks import MINIWOB_TASKS
-from gea.rollouts.experts import has_expert, make_expert
-from gea.rollouts.experts.miniwob_solver import solved_tasks
 
 pytest.importorskip("miniwob", reason="miniwob is not installed (pip install 'gea[ui]')")
 pytest.importorskip("selenium", reason="selenium is not installed (pip install 'gea[ui]')")

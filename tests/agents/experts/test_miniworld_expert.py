@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 
 import gea.envs
+from gea.agents.experts import has_expert, make_expert
 from gea.rollouts.episodes import run_episode
-from gea.rollouts.experts import has_expert, make_expert
 
 # Not importorskip: importing miniworld before the adapter sets pyglet's headless option needs an X display.
 pytestmark = pytest.mark.skipif(

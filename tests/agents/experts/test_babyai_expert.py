@@ -3,8 +3,8 @@
 import pytest
 
 import gea.envs
+from gea.agents.experts import has_expert, make_expert
 from gea.rollouts.episodes import run_episode
-from gea.rollouts.experts import has_expert, make_expert
 
 pytest.importorskip("minigrid", reason="minigrid (the babyai extra) is not installed")
 

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gea.rollouts.experts import register_expert
+from gea.agents.experts import register_expert
 
 CELL = 0.25  # metres per planning cell
 TURN_LEFT, TURN_RIGHT, FORWARD = 0, 1, 2

@@ -42,7 +42,7 @@ def register_expert(pattern: str) -> Callable[[ExpertFactory], ExpertFactory]:
 
 def _load_builtin_experts() -> None:
     # Imported lazily: each module registers its experts on import.
-    from gea.rollouts.experts import builtin  # noqa: F401
+    from gea.agents.experts import builtin  # noqa: F401
 
 
 def has_expert(env_id: str) -> bool:

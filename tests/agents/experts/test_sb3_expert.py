@@ -16,13 +16,9 @@ import pytest
 pytest.importorskip("stable_baselines3", reason="SB3 experts need the optional `rl` extra (stable-baselines3)")
 pytest.importorskip("procgen", reason="the tiny training run uses Procgen (optional `procgen` extra)")
 
+import gea.agents.experts as experts
 import gea.envs
-import gea.rollouts.experts as experts
-from gea.commands import expert as expert_command
-from gea.errors import ConfigError
-from gea.rollouts.agents import make_agent
-from gea.rollouts.episodes import run_episode
-from gea.rollouts.experts.sb3_expert import (
+from gea.agents.experts.sb3_expert import (
     ExpertModelError,
     FrameStack,
     SB3Expert,
@@ -31,6 +27,10 @@ from gea.rollouts.experts.sb3_expert import (
     register_sb3_expert,
     register_trained_experts,
 )
+from gea.commands import expert as expert_command
+from gea.errors import ConfigError
+from gea.rollouts.agents import make_agent
+from gea.rollouts.episodes import run_episode
 from gea.train.sb3_experts import ExpertTrainConfig, ImagePolicyInput, train_expert
 
 ENV_ID = "procgen:coinrun"

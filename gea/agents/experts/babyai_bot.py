@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from gea.rollouts.experts import register_expert
+from gea.agents.experts import register_expert
 
 
 class BabyAIBotExpert:
@@ -53,8 +53,8 @@ class BabyAISkillExpert:
 
     def act(self, env: gym.Env[Any, Any], observation: dict[str, Any]) -> int:
         """Index of the next skill in the env's action names."""
+        from gea.agents.experts.babyai_skill_planner import SkillPlanner
         from gea.envs.adapters.babyai_skills import SKILL_INDEX
-        from gea.rollouts.experts.babyai_skill_planner import SkillPlanner
 
         return SKILL_INDEX[SkillPlanner(env.unwrapped.minigrid).next_skill()]
 

@@ -1,6 +1,6 @@
 """Imports every built-in expert module so that each registers itself (simulators are imported lazily)."""
 
-from gea.rollouts.experts import (  # noqa: F401
+from gea.agents.experts import (  # noqa: F401
     babyai_bot,
     metaworld_scripted,
     miniwob_solver,
