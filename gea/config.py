@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gea.errors import ConfigError
+from gea.files import atomic_write_text
 
 CONFIG_MODULE = "gea.configs"
 SchemaT = TypeVar("SchemaT")
@@ -42,11 +43,7 @@ def load_job_config(job: str, schema: type[SchemaT], overrides: Sequence[str] = 
 
 def save_config(config: Any, path: Path) -> None:
     """Write a resolved dataclass config as YAML (atomically) next to a run's outputs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = OmegaConf.to_yaml(OmegaConf.structured(config))
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
+    atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.structured(config)))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from gea.config import load_job_config, save_config
 from gea.errors import ConfigError
+from gea.files import atomic_write_json
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.table import format_table
 
@@ -399,12 +400,8 @@ def is_done(config: QuickstartConfig, stage: str) -> bool:
 
 def mark_done(config: QuickstartConfig, stage: str, summary: dict[str, Any], seconds: float) -> None:
     """Write the stage's marker atomically."""
-    marker = stage_dir(config, stage) / MARKER
-    marker.parent.mkdir(parents=True, exist_ok=True)
     document = {"settings": stage_settings(config, stage), "summary": summary, "seconds": seconds}
-    temporary = marker.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=1, default=str))
-    temporary.replace(marker)
+    atomic_write_json(stage_dir(config, stage) / MARKER, document, indent=1)
 
 
 def active_stages(config: QuickstartConfig) -> list[str]:

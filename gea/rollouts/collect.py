@@ -32,7 +32,7 @@ from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.rollouts.dataset.writer import DatasetWriter
-from gea.rollouts.expert_episode import EpisodeJob, run_episode
+from gea.rollouts.expert_episode import EpisodeJob, collect_episode
 
 MAX_POOL_RESTARTS = 3
 # Settings that decide which episodes a dataset holds; a resumed run must keep them.
@@ -299,7 +299,7 @@ def _run_in_order(scheduler: _Scheduler, num_envs: int) -> Any:
     try:
         while True:
             while len(pending) < window and (job := scheduler.next_job()) is not None:
-                pending.append((job, executor.submit(run_episode, job)))
+                pending.append((job, executor.submit(collect_episode, job)))
             if not pending:
                 return
             wait([future for _, future in pending], return_when=FIRST_COMPLETED)
@@ -317,7 +317,7 @@ def _run_in_order(scheduler: _Scheduler, num_envs: int) -> Any:
                     executor.shutdown(wait=False, cancel_futures=True)
                     executor = _executor(num_envs)
                     jobs = [queued for queued, _ in pending]
-                    pending = deque((queued, executor.submit(run_episode, queued)) for queued in jobs)
+                    pending = deque((queued, executor.submit(collect_episode, queued)) for queued in jobs)
                     break
                 except Exception as error:
                     raise EnvWorkerError(

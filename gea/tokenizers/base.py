@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gea.errors import ConfigError
+from gea.files import atomic_write, atomic_write_json
 
 CONFIG_FILE = "tokenizer.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -99,18 +100,9 @@ class ActionTokenizer(ABC):
         config, tensors = self.get_state()
         self.save_extra(path)
         tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
-        temporary = path / (WEIGHTS_FILE + ".tmp")
-        save_file(tensors, str(temporary))
-        temporary.replace(path / WEIGHTS_FILE)
-        write_json({"type": self.type_name, "config": config}, path / CONFIG_FILE)
+        atomic_write(path / WEIGHTS_FILE, lambda temporary: save_file(tensors, str(temporary)))
+        atomic_write_json(path / CONFIG_FILE, {"type": self.type_name, "config": config}, sort_keys=False)
         return path
-
-
-def write_json(data: Any, path: Path) -> None:
-    """Write ``data`` as indented JSON through a temporary file, then rename."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2))
-    temporary.replace(path)
 
 
 def load_tokenizer(directory: str | Path) -> ActionTokenizer:

@@ -41,7 +41,7 @@ from gea.agents.experts.sb3_expert import (
 )
 from gea.config import save_config
 from gea.errors import ConfigError
-from gea.rollouts.dataset.atomic import atomic_write, atomic_write_json
+from gea.files import atomic_write, atomic_write_json
 from gea.rollouts.episodes import EpisodeAgent, run_episode
 
 

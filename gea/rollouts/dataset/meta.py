@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gea.errors import GEAError
-from gea.rollouts.dataset.atomic import atomic_write
+from gea.files import atomic_write
 from gea.rollouts.dataset.layout import FORMAT_NAME, meta_path
 
 EPISODES_SCHEMA = pa.schema(

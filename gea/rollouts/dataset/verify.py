@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 
-from gea.rollouts.dataset.atomic import sha256_file
+from gea.files import sha256_file
 from gea.rollouts.dataset.layout import data_dir
 from gea.rollouts.dataset.meta import DatasetError, DatasetMeta
 

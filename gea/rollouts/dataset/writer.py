@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gea.rollouts.dataset.atomic import (
+from gea.files import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,

@@ -168,9 +168,8 @@ class SmallNetAgent:
     def value_of(self, observations: Sequence[dict[str, Any]], indices: Sequence[int]) -> torch.Tensor:
         """Values of the given single observations."""
         del indices
-        obs = torch.from_numpy(np.stack([np.asarray(row[self.observation_key]) for row in observations]))
         with torch.inference_mode():
-            return self._to_returns(self.net(obs.to(self.device))[1])
+            return self._to_returns(self.net(self._observations(list(observations)))[1])
 
     def reset(self, done: np.ndarray) -> None:
         """Feed-forward nets keep no per-env state."""

@@ -129,23 +129,13 @@ class MLLMAgent:
         """Negative log-likelihood of the expert's action tokens given each window (the joint SFT term)."""
         from gea.agents.prompt import PromptRecord
 
+        policy = self.policy
         records, action_ids = [], []
         for sample in samples:
-            spec = env_spec(sample["embodiment"])
-            mask = np.asarray(sample["mask"], dtype=bool)
-            images = np.asarray(sample["images"])[mask]
-            actions = [a for a, keep in zip(sample["actions"], mask, strict=True) if keep]
-            encoded = [self.policy.codec.encode(spec, action) for action in actions]
-            records.append(
-                PromptRecord(
-                    env_id=spec.id,
-                    task=self.policy.task_index(spec.id),
-                    header_ids=self.policy.prompts.header_ids(spec, str(sample.get("instruction", ""))),
-                    images=images,
-                    past_actions=encoded[:-1],
-                )
-            )
-            action_ids.append(encoded[-1])
+            task = policy.task_index(str(sample["embodiment"]))
+            record, target = PromptRecord.from_window(sample, policy.prompts, policy.codec, task)
+            records.append(record)
+            action_ids.append(target)
         return -self.policy.evaluate(records, action_ids).log_prob.float().mean()
 
     def export(self, directory: Path) -> None:

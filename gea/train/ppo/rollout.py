@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from gea.agents.interface import split_observations
 from gea.train.ppo.agent import PPOAgent
 from gea.train.ppo.buffer import RolloutBuffer
 from gea.train.ppo.envs import EpisodeStats, VecEnv, episode_ends
@@ -48,7 +49,7 @@ class RolloutCollector:
             if done.any():
                 self.agent.reset(done)
             self.observations = observations
-        last_value = self.agent.value_of(self._rows(self.observations), list(range(self.num_envs)))
+        last_value = self.agent.value_of(split_observations(self.observations), list(range(self.num_envs)))
         buffer.finish(last_value.to(buffer.device), self.gamma, self.gae_lambda)
         return buffer
 
@@ -62,8 +63,3 @@ class RolloutCollector:
         for end, value in zip(cut, values, strict=True):
             rewards[end.index] += self.gamma * float(value)
         return rewards
-
-    def _rows(self, observations: Any) -> list[dict[str, Any]]:
-        if isinstance(observations, list):
-            return observations
-        return [{key: value[index] for key, value in observations.items()} for index in range(self.num_envs)]
