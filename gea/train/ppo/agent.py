@@ -24,6 +24,7 @@ from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
 from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
+from gea.files import atomic_write_json
 
 
 @dataclass
@@ -196,4 +197,4 @@ class SmallNetAgent:
         directory.mkdir(parents=True, exist_ok=True)
         save_model(self.net, str(directory / "model.safetensors"), force_contiguous=True)
         document = {**asdict(self.net.config), "observation_key": self.observation_key}
-        (directory / "small_net.json").write_text(json.dumps(document, indent=2))
+        atomic_write_json(directory / "small_net.json", document, sort_keys=False)
