@@ -7,6 +7,8 @@ from typing import Any
 
 from gea.errors import ConfigError
 
+DECODINGS = ("sample", "greedy")
+
 
 @dataclass
 class LoraConfig:
@@ -37,6 +39,7 @@ class PolicyConfig:
     popart_tasks: int = 64
     popart_beta: float = 3e-4
     temperature: float = 1.0
+    decoding: str = "sample"  # how a `gea:<dir>` agent acts: sample (temperature above) | greedy (argmax)
     code_offset: int | None = None
     reserved_size: int = 512
     gradient_checkpointing: bool = False
@@ -56,6 +59,8 @@ class PolicyConfig:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
         if self.vision_resolution < 32:
             raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
+        if self.decoding not in DECODINGS:
+            raise ConfigError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
 

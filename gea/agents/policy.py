@@ -35,6 +35,7 @@ from gea.agents.loading import (
 )
 from gea.agents.prompt import PromptBuilder, PromptRecord, PromptTokens
 from gea.agents.text_tokenizer import build_text_tokenizer
+from gea.agents.trained_with import TrainedWith
 from gea.agents.value import ValueHead
 from gea.agents.vision.towers import EfficientNetTower, resolve_vision
 from gea.envs.spec import EmbodimentSpec
@@ -99,6 +100,7 @@ class GEAPolicy(nn.Module):
         self.history = ObservationHistory(config.context)
         self.headers = HeaderCache()
         self.tasks: dict[str, int] = dict(tasks or {})
+        self.trained_with = TrainedWith()  # each env's observation options in training (saved with the policy)
         self._seen_specs: dict[str, EmbodimentSpec] = {}
 
     # ----------------------------------------------------------------------------------------- building
@@ -357,6 +359,7 @@ class GEAPolicy(nn.Module):
             "format_version": FORMAT_VERSION,
             "config": {**self.config.to_dict(), "trust_remote_code": False},  # trust is the loader's choice
             "tasks": self.tasks,
+            "trained_with": self.trained_with.to_dict(),
             "image_preprocessing": {"size": preprocessing.size, "mean": preprocessing.mean, "std": preprocessing.std},
         }
         (path / POLICY_FILE).write_text(json.dumps(meta, indent=2))
@@ -388,11 +391,20 @@ class GEAPolicy(nn.Module):
         config.vision = _tower_name(model, config.model)
         policy = cls._assemble(model, text_tokenizer, preprocessing, codec, config, meta["tasks"])
         policy.value_head.load_state_dict(load_file(str(path / VALUE_FILE)))
+        policy.trained_with = TrainedWith.from_dict(meta.get("trained_with"))
         return policy
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters that require gradients (LoRA/unfrozen model weights and the value head)."""
         return (parameter for parameter in self.parameters() if parameter.requires_grad)
+
+
+def saved_trained_with(directory: str | Path) -> TrainedWith:
+    """The ``trained_with`` record of the policy saved in ``directory``, read without loading the model."""
+    path = Path(directory) / POLICY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{Path(directory)} is not a GEA policy checkpoint ({POLICY_FILE} missing); save one first")
+    return TrainedWith.from_dict(json.loads(path.read_text()).get("trained_with"))
 
 
 def _tower_name(model: nn.Module, model_name: str) -> str:

@@ -17,8 +17,13 @@ A rerun with the same settings reuses finished tasks (resume=false to start over
 
 Overrides (Hydra syntax), e.g.:
   suite=quick                 a suite from gea/configs/suite/ (quick, metaworld, babyai, procgen, ...)
-  agents=[random,expert]      agents to compare side by side
-  seed=0 image_size=64        seeds and image size
+  agents=[random,expert]      agents to compare side by side: random, expert, sb3:ZIP, gea:DIR (acts as the
+                              policy records: sampled unless trained with policy.decoding=greedy),
+                              gea-sample:DIR, gea-greedy:DIR (force sampled / argmax actions)
+  episodes=10 max_steps=100   episodes per task and a cap on every task's step limit (default: the suite's)
+  seed=0 image_size=64        seeds and image size (default: what each GEA policy was trained with, else 64;
+                              a GEA policy's other observation options, e.g. BabyAI view=agent, apply too
+                              unless a suite task sets them, and a different choice is warned about)
   num_workers=2               evaluate tasks in parallel processes
   videos_per_task=1           mp4 videos of the first episodes of each task
   out_dir=outputs/eval        where everything is written

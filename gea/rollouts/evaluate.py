@@ -20,10 +20,12 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.agents.trained_with import resolve_env_options
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
-from gea.rollouts.agents import make_agent
-from gea.rollouts.episodes import EpisodeResult, run_episode
+from gea.rollouts.agents import GEAAgent, make_agent
+from gea.rollouts.episodes import EpisodeAgent, EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 
 RESULTS_SCHEMA_VERSION = 1
@@ -37,7 +39,8 @@ class EvalConfig:
     agents: list[str] = field(default_factory=lambda: ["random", "expert"])
     episodes: int | None = None
     seed: int = 0
-    image_size: int = 64
+    image_size: int | None = None  # None: a GEA policy's training size for each env, else DEFAULT_IMAGE_SIZE
+    max_steps: int | None = None  # caps every task's step limit (None: the suite's limits)
     end_on_success: bool = True
     videos_per_task: int = 1
     num_workers: int = 1
@@ -53,7 +56,7 @@ class TaskRun:
     agent: str
     task: SuiteTask
     seed: int
-    image_size: int
+    image_size: int | None
     end_on_success: bool
     videos: int
     trust_remote_code: bool = False
@@ -116,8 +119,8 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     agent = make_agent(run.agent, run.task.env, seed, run.trust_remote_code)
     if agent is None:
         return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
-    options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
-    env = gea.envs.make(run.task.env, **options)  # a task's own env_kwargs (e.g. image_size) win
+    options = {"max_episode_steps": run.task.max_steps, **env_options(run, agent)}
+    env = gea.envs.make(run.task.env, **options)
     if run.videos > 0:
         from gea.envs.recording import RecordEpisodes
 
@@ -131,6 +134,18 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     finally:
         env.close()
     return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, episodes)
+
+
+def env_options(run: TaskRun, agent: EpisodeAgent) -> dict[str, Any]:
+    """The options ``run.task.env`` is made with: the task's own ``env_kwargs`` over the run's ``image_size``, over
+    (for a GEA policy) the observation options it was trained with, over the contract's default image size.
+    A GEA policy asked to act in observations other than its training ones triggers a warning."""
+    requested = {"image_size": run.image_size, **run.task.env_kwargs}
+    if isinstance(agent, GEAAgent):
+        trained = agent.trained_with.options(run.task.env)
+        requested = resolve_env_options(trained, requested, run.task.env, f"gea eval ({run.agent})")
+    requested = {key: value for key, value in requested.items() if value is not None}
+    return {"image_size": DEFAULT_IMAGE_SIZE, **requested}
 
 
 def load_result(path: Path, run: TaskRun) -> TaskResult | None:
@@ -159,15 +174,21 @@ def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
     return result
 
 
+def capped(task: SuiteTask, config: EvalConfig) -> SuiteTask:
+    """``task`` with the config's episode count and step cap applied."""
+    episodes = task.episodes if config.episodes is None else config.episodes
+    max_steps = task.max_steps
+    if config.max_steps is not None:
+        max_steps = config.max_steps if max_steps is None else min(max_steps, config.max_steps)
+    return dataclasses.replace(task, episodes=episodes, max_steps=max_steps)
+
+
 def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     """The (agent, task) pairs to run, and the optional tasks skipped because their simulator is missing.
 
     A missing simulator for a task that is not optional is an error naming what to install.
     """
-    tasks = [
-        task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
-        for task in config.suite.tasks
-    ]
+    tasks = [capped(task, config) for task in config.suite.tasks]
     for task in tasks:
         if not task.optional and not gea.envs.is_available(task.env):
             missing = ", ".join(gea.envs.missing_modules(task.env))

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from gea.agents.trained_with import resolve_env_options, same_option
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
@@ -35,6 +37,24 @@ def make_rank_envs(
     return MultiTaskVecEnv(env_ids, env_kwargs, **options)
 
 
+def rank_env_kwargs(config: PPOConfig, env_ids: Sequence[str]) -> dict[str, Any]:
+    """The env options of this rank: ``config.env_kwargs`` over the observation options a loaded GEA policy
+    (``policy.path``) was trained with and all of this rank's envs share; a different choice is warned about."""
+    if config.policy.kind != "mllm" or not config.policy.path:
+        return dict(config.env_kwargs)
+    from gea.agents.policy import saved_trained_with
+
+    record = saved_trained_with(config.policy.path)
+    options = [record.options(env_id) for env_id in dict.fromkeys(env_ids)]
+    shared = {
+        key: value
+        for key, value in options[0].items()
+        if all(key in other and same_option(key, other[key], value) for other in options)
+    }
+    names = ",".join(dict.fromkeys(env_ids))
+    return resolve_env_options(shared, config.env_kwargs, names, "gea ppo (env_kwargs)")
+
+
 def observation_space_of(envs: VecEnv) -> object:
     """The single-env observation space of either vector env kind."""
     if hasattr(envs, "single_observation_space"):
@@ -42,8 +62,15 @@ def observation_space_of(envs: VecEnv) -> object:
     return envs.observation_spaces[0]  # type: ignore[union-attr]
 
 
-def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
-    """The configured policy behind the ``PPOAgent`` interface."""
+def build_agent(
+    config: PPOConfig,
+    envs: VecEnv,
+    env_ids: list[str],
+    context: DistributedContext,
+    env_kwargs: dict[str, Any] | None = None,
+) -> PPOAgent:
+    """The configured policy behind the ``PPOAgent`` interface; a GEA policy records ``env_kwargs`` (the options
+    of the envs it is trained in) as its observation options for ``env_ids``."""
     policy = config.policy
     if policy.kind == "small":
         if policy.path:
@@ -59,7 +86,10 @@ def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: Di
         )
     from gea.train.ppo.mllm_agent import MLLMAgent
 
-    return MLLMAgent.build(policy, env_ids, context.device)
+    agent = MLLMAgent.build(policy, env_ids, context.device)
+    trained = {"image_size": DEFAULT_IMAGE_SIZE, **(env_kwargs or {})}
+    agent.policy.trained_with = agent.policy.trained_with.updated({env_id: trained for env_id in env_ids})
+    return agent
 
 
 def run_ppo(config: PPOConfig) -> TrainResult:
@@ -75,16 +105,17 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         env_spec(env_id)  # an unknown id fails here, before any worker starts
     if config.algo == "iql" and config.policy.kind != "small":
         raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    env_kwargs = rank_env_kwargs(config, env_ids)
     envs = make_rank_envs(
         env_ids,
         config.seed + 10_007 * context.rank,
         config.asynchronous,
         config.step_timeout,
-        config.env_kwargs,
+        env_kwargs,
         config.imports,
     )
     try:
-        agent = build_agent(config, envs, env_ids, context)
+        agent = build_agent(config, envs, env_ids, context, env_kwargs)
         return PPOTrainer(config, context, agent, envs).train()
     finally:
         envs.close()
