@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shlex
 import sys
 import time
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+import gea.quickstart as quickstart_module
 from gea.cli import main as gea_main
 from gea.files import atomic_write_json, atomic_write_text
 from gea.quickstart import MARKER, QuickstartConfig, agent_names, eval_config, eval_parts, stage_dir
@@ -60,6 +62,38 @@ def stage_seconds(config: QuickstartConfig) -> dict[str, float]:
         if marker.is_file():
             seconds[stage] = round(float(json.loads(marker.read_text())["seconds"]), 1)
     return seconds
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_quickstart_measured(out_dir: Path, overrides: list[str]) -> tuple[float, dict[str, float]]:
+    """Run ``gea quickstart`` (wall seconds) recording each stage's CPU seconds: on a shared machine wall time
+    inflates with the other jobs, while a single-threaded stage's CPU time is close to its wall time when idle."""
+    cpu: dict[str, float] = {}
+
+    def measured(stage: str, runner: Any) -> Any:
+        def run(config: QuickstartConfig) -> dict[str, Any]:
+            start = cpu_seconds()
+            try:
+                return runner(config)
+            finally:
+                cpu[stage] = round(cpu_seconds() - start, 1)
+
+        return run
+
+    original = dict(quickstart_module.RUNNERS)
+    quickstart_module.RUNNERS.update({stage: measured(stage, runner) for stage, runner in original.items()})
+    started = time.perf_counter()
+    try:
+        if gea_main(["quickstart", f"out_dir={out_dir}", *overrides]) != 0:
+            sys.exit("gea quickstart failed")
+    finally:
+        quickstart_module.RUNNERS.update(original)
+    return time.perf_counter() - started, cpu
 
 
 def rate(outcomes: list[bool]) -> dict[str, Any]:
@@ -213,6 +247,7 @@ def markdown(document: dict[str, Any]) -> str:
     seconds = quickstart["stage_seconds"]
     stages = ", ".join(f"{stage} {value:.0f} s" for stage, value in seconds.items())
     wall = quickstart.get("wall_seconds")
+    cpu = ", ".join(f"{stage} {value:.0f} s" for stage, value in quickstart.get("stage_cpu_seconds", {}).items())
     verdict = "met" if document["goal"]["met_on_every_domain"] else "not met"
     machine = document["machine"]
     lines = [
@@ -225,7 +260,15 @@ def markdown(document: dict[str, Any]) -> str:
         "above ~0.5, other jobs shared the machine).",
         "",
         f"Quickstart run: `{quickstart['out_dir']}` (settings in its `quickstart.yaml`); stage times when it ran: "
-        f"{stages}" + (f"; wall time of `gea quickstart` in this run: {wall:.0f} s" if wall else "") + ".",
+        f"{stages}"
+        + (f"; wall time of `gea quickstart` in this run: {wall:.0f} s" if wall else "")
+        + "."
+        + (
+            f" CPU time per stage (this process and its workers; about the idle wall time of a one-thread stage, "
+            f"twice that of a two-worker one): {cpu}."
+            if cpu
+            else ""
+        ),
         "",
         f"Evaluation: {document['episodes_per_task']} episodes per task (the quickstart's seeds, step caps, image size "
         f"and {'sampled' if quickstart['sampled'] else 'argmax'} actions), 95% Wilson intervals; the domain's "
@@ -260,12 +303,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="`gea quickstart` overrides (with --run)")
     args = parser.parse_args()
     load_start = os.getloadavg()
-    wall = None
+    wall, cpu = None, {}
     if args.run:
-        started = time.perf_counter()
-        if gea_main(["quickstart", f"out_dir={args.quickstart}", *args.overrides]) != 0:
-            sys.exit("gea quickstart failed")
-        wall = time.perf_counter() - started
+        wall, cpu = run_quickstart_measured(args.quickstart, args.overrides)
     config = load_quickstart(args.quickstart)
     payload = evaluate(config, args.episodes)
     document = {
@@ -281,6 +321,7 @@ def main() -> None:
             "out_dir": str(args.quickstart),
             "stage_seconds": stage_seconds(config),
             "wall_seconds": wall,
+            "stage_cpu_seconds": cpu,
             "sampled": config.eval.sample,
             "settings": OmegaConf.to_container(OmegaConf.structured(config)),
         },

@@ -59,6 +59,7 @@ class SFTSection:
     lr: float = 1e-3
     context: int = 1
     visual_tokens: int = 16
+    vision: str = "auto"  # auto (the pretrained, frozen EfficientNet-Lite0) | siglip (random init, trained) | ...
     action_tokenizer: str = "rvq"  # continuous actions: rvq (the fitted tokenizer) | uniform (256 bins per dimension)
 
 
@@ -226,6 +227,7 @@ def run_sft_stage(config: QuickstartConfig) -> dict[str, Any]:
             f"optim.lr={config.sft.lr}",
             f"policy.context={config.sft.context}",
             f"policy.visual_tokens={config.sft.visual_tokens}",
+            f"policy.vision={config.sft.vision}",
             f"seed={config.seed}",
             f"cpu_threads={config.threads}",
             f"out_dir={stage_dir(config, 'sft')}",
