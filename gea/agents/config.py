@@ -28,6 +28,10 @@ class PolicyConfig:
 
     model: str = "tiny"
     trust_remote_code: bool = False
+    # auto: pretrained EfficientNet-Lite0 (ImageNet, from the `vision` extra) for the tiny LLaVA-OneVision model, the
+    # checkpoint's own tower for real models; siglip: the tiny model's randomly initialised SigLIP tower
+    vision: str = "auto"
+    vision_resolution: int = 128  # EfficientNet-Lite0 input size (images are resized to it); 128 px -> a 4x4 map
     context: int = 3
     visual_tokens: int = 16
     value_width: int = 256
@@ -39,7 +43,11 @@ class PolicyConfig:
     reserved_size: int = 512
     gradient_checkpointing: bool = False
     bf16: bool = False
-    freeze_vision: bool = False
+    freeze_vision: bool | None = None  # None: frozen for a pretrained tower (efficientnet_lite0), trained otherwise
+    # each distinct prompt header is run once per batch and its keys/values shared by the rows (SFT, PPO re-scoring);
+    # off: every row runs its full prompt (same result; needed with gradient checkpointing, which drops KV caches)
+    shared_prefix: bool = True
+    feature_cache_mb: int = 512  # a frozen tower's features are cached per image (keyed by its bytes) up to this size
     lora: LoraConfig = field(default_factory=LoraConfig)
     seed: int = 0
 
@@ -48,6 +56,8 @@ class PolicyConfig:
             self.lora = LoraConfig(**self.lora)
         if self.context < 1:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
+        if self.vision_resolution < 32:
+            raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
 

@@ -41,11 +41,12 @@ def apply_lora(model: nn.Module, config: LoraConfig) -> None:
         parameter.requires_grad = "lora_" in name
 
 
-def apply_efficiency(model: nn.Module, config: PolicyConfig) -> None:
-    """Apply the configured LoRA, vision freezing and gradient checkpointing to ``model`` in place."""
+def apply_efficiency(model: nn.Module, config: PolicyConfig, freeze_vision: bool = False) -> None:
+    """Apply the configured LoRA, vision freezing and gradient checkpointing to ``model`` in place;
+    ``freeze_vision`` is the default used when ``config.freeze_vision`` is None."""
     if config.lora.enabled:
         apply_lora(model, config.lora)
-    if config.freeze_vision:
+    if config.freeze_vision if config.freeze_vision is not None else freeze_vision:
         for module in vision_modules(model):
             module.requires_grad_(False)
     if config.gradient_checkpointing:

@@ -1,7 +1,12 @@
-"""KV-cache reuse of prompt headers: the text before the observations is the same at every step of an episode.
+"""Shared prompt headers: each distinct header's key/value states are computed once and spliced into every row.
 
-The key/value states of each distinct header (env, instruction) are computed once and spliced, left-padded,
-into the KV cache of every batch that needs them; only the observation window is run through the model.
+The text before the observations (agent, actions, simulator, camera, instruction) repeats across the rows of a batch
+and across the steps of an episode, and is often far longer than the observation window (BabyAI skills list 79
+skills). ``header_states`` runs each distinct header once (in length-bucketed groups, so a long header does not pad
+the short ones), ``splice_states`` left-pads every row's header states into one KV cache, and
+``decode_after_headers`` runs only the rows' windows on top of it. With gradients enabled the states keep their
+autograd graph, so SFT and PPO get the same loss and gradients as running every full prompt. ``HeaderCache`` keeps
+states across acting steps until the weights change.
 """
 
 from __future__ import annotations
@@ -17,10 +22,87 @@ from gea.agents.backbone import Backbone
 
 LayerStates = list[tuple[torch.Tensor, torch.Tensor]]
 HeaderKey = tuple[str, str]
+PADDING_SLACK = 1.25  # a group of headers is padded to at most this multiple of its real tokens
+
+
+def length_groups(lengths: Sequence[int], slack: float = PADDING_SLACK) -> list[list[int]]:
+    """Indices of ``lengths`` in groups of similar length whose right-padded size stays within ``slack`` x their
+    total length (shortest first)."""
+    groups: list[list[int]] = []
+    total = 0
+    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        group = groups[-1] if groups else None
+        if group is not None and (len(group) + 1) * lengths[index] <= slack * (total + lengths[index]):
+            group.append(index)
+            total += lengths[index]
+        else:
+            groups.append([index])
+            total = lengths[index]
+    return groups
+
+
+def header_states(backbone: Backbone, headers: Sequence[Sequence[int]]) -> list[LayerStates]:
+    """Per-layer (key, value) states, (1, kv_heads, length, head_dim) each, of every header (differentiable)."""
+    states: list[LayerStates | None] = [None] * len(headers)
+    device = backbone.embed_device
+    for group in length_groups([len(header) for header in headers]):
+        length = max(len(headers[index]) for index in group)
+        ids = torch.zeros(len(group), length, dtype=torch.long)
+        attention = torch.zeros(len(group), length, dtype=torch.long)
+        for row, index in enumerate(group):
+            ids[row, : len(headers[index])] = torch.as_tensor(list(headers[index]))
+            attention[row, : len(headers[index])] = 1
+        positions = torch.arange(length, device=device).expand(len(group), length)
+        cache = DynamicCache(config=backbone.model.config.text_config)
+        backbone.decode_hidden(backbone.embed(ids.to(device)), attention.to(device), positions, cache)
+        for row, index in enumerate(group):
+            size = len(headers[index])
+            states[index] = [
+                (layer.keys[row : row + 1, :, :size], layer.values[row : row + 1, :, :size]) for layer in cache.layers
+            ]
+    return states  # type: ignore[return-value]
+
+
+def splice_states(rows: Sequence[LayerStates], device: torch.device) -> tuple[LayerStates, torch.Tensor, torch.Tensor]:
+    """Each row's header states left-padded to a common length: per-layer states, attention mask, header lengths."""
+    lengths = torch.tensor([states[0][0].shape[-2] for states in rows], device=device)
+    width = int(lengths.max())
+    layers = [
+        tuple(
+            torch.cat([F.pad(states[layer][part], (0, 0, width - states[layer][part].shape[-2], 0)) for states in rows])
+            for part in (0, 1)
+        )
+        for layer in range(len(rows[0]))
+    ]
+    mask = torch.arange(width, device=device)[None, :] >= (width - lengths)[:, None]
+    return layers, mask.long(), lengths  # type: ignore[return-value]
+
+
+def decode_after_headers(
+    backbone: Backbone,
+    header_rows: Sequence[LayerStates],
+    embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+) -> torch.Tensor:
+    """Last hidden states of left-padded windows (``embeds``, positions counted from each window's start) that
+    follow their rows' headers."""
+    layers, header_mask, lengths = splice_states(header_rows, embeds.device)
+    cache = DynamicCache(ddp_cache_data=layers, config=backbone.model.config.text_config)
+    attention = torch.cat([header_mask, attention_mask], dim=1)
+    hidden, _ = backbone.decode_hidden(embeds, attention, lengths[:, None] + position_ids, cache)
+    return hidden
+
+
+def distinct_headers(headers: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:
+    """The distinct headers (first-seen order) and the index of each row's header among them."""
+    index: dict[tuple[int, ...], int] = {}
+    rows = [index.setdefault(tuple(header), len(index)) for header in headers]
+    return [list(header) for header in index], rows
 
 
 class HeaderCache:
-    """Least-recently-used store of per-layer (key, value) states of prompt headers."""
+    """Least-recently-used store of per-layer (key, value) states of prompt headers, for acting."""
 
     def __init__(self, max_entries: int = 256) -> None:
         self.max_entries = max_entries
@@ -31,26 +113,6 @@ class HeaderCache:
         """Forget every header (call after the model's weights change)."""
         self._states.clear()
         self._last = None
-
-    def _compute(self, backbone: Backbone, headers: Sequence[list[int]]) -> list[LayerStates]:
-        """States of several headers in one right-padded forward (causal: padding never reaches real tokens)."""
-        length = max(len(ids) for ids in headers)
-        ids = torch.zeros(len(headers), length, dtype=torch.long)
-        attention = torch.zeros(len(headers), length, dtype=torch.long)
-        for row, header in enumerate(headers):
-            ids[row, : len(header)] = torch.tensor(header)
-            attention[row, : len(header)] = 1
-        device = backbone.embed_device
-        positions = torch.arange(length, device=device).expand(len(headers), length)
-        cache = DynamicCache(config=backbone.model.config.text_config)
-        backbone.decode_hidden(backbone.embed(ids.to(device)), attention.to(device), positions, cache)
-        return [
-            [
-                (layer.keys[row : row + 1, :, : len(header)], layer.values[row : row + 1, :, : len(header)])
-                for layer in cache.layers
-            ]
-            for row, header in enumerate(headers)
-        ]
 
     def batch(
         self, backbone: Backbone, keys: Sequence[HeaderKey], headers: Sequence[list[int]]
@@ -66,24 +128,12 @@ class HeaderCache:
     ) -> tuple[LayerStates, torch.Tensor, torch.Tensor]:
         missing = list(dict.fromkeys(key for key in keys if key not in self._states))
         if missing:
-            first = {key: headers[keys.index(key)] for key in missing}
-            for key, states in zip(missing, self._compute(backbone, list(first.values())), strict=True):
+            first = [headers[keys.index(key)] for key in missing]
+            for key, states in zip(missing, header_states(backbone, first), strict=True):
                 self._states[key] = states
         for key in keys:
             self._states.move_to_end(key)
         rows = [self._states[key] for key in keys]
         while len(self._states) > max(self.max_entries, len(set(keys))):
             self._states.popitem(last=False)
-        lengths = torch.tensor([states[0][0].shape[-2] for states in rows], device=backbone.embed_device)
-        width = int(lengths.max())
-        layers = [
-            tuple(
-                torch.cat(
-                    [F.pad(states[layer][part], (0, 0, width - states[layer][part].shape[-2], 0)) for states in rows]
-                )
-                for part in (0, 1)
-            )
-            for layer in range(len(rows[0]))
-        ]
-        mask = torch.arange(width, device=lengths.device)[None, :] >= (width - lengths)[:, None]
-        return layers, mask.long(), lengths  # type: ignore[return-value]
+        return splice_states(rows, backbone.embed_device)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import (
+    AutoConfig,
     AutoModelForImageTextToText,
     AutoTokenizer,
     Idefics3Config,
@@ -29,6 +30,14 @@ from transformers import (
 )
 
 from gea.agents.text_tokenizer import build_text_tokenizer
+from gea.agents.vision.towers import (
+    RESOLUTION_ATTRIBUTE,
+    TOWER_ATTRIBUTE,
+    EfficientNetTower,
+    TinyLlavaOnevisionEfficientNet,
+    model_class_for,
+    placeholder_vision_config,
+)
 from gea.errors import ConfigError
 
 TINY_MODELS: tuple[str, ...] = ("tiny", "tiny-llava-onevision", "tiny-idefics3", "tiny-smolvlm")
@@ -56,8 +65,11 @@ def _tiny_vision() -> dict[str, Any]:
     ).to_dict()
 
 
-def tiny_config(name: str, vocab_size: int, image_token_id: int) -> Any:
-    """Config of a tiny model of the real class: SigLIP-style vision tower + 2-layer language model."""
+def tiny_config(
+    name: str, vocab_size: int, image_token_id: int, vision: str = "siglip", vision_resolution: int = 128
+) -> Any:
+    """Config of a tiny model of the real class: a vision tower (tiny SigLIP, or EfficientNet-Lite0 for
+    ``vision="efficientnet_lite0"``) + 2-layer language model."""
     text = {
         "vocab_size": vocab_size,
         "hidden_size": TINY_HIDDEN,
@@ -69,14 +81,17 @@ def tiny_config(name: str, vocab_size: int, image_token_id: int) -> Any:
         "tie_word_embeddings": True,
     }
     if name in ("tiny", "tiny-llava-onevision"):
+        pretrained = vision == EfficientNetTower.name
+        towers = {TOWER_ATTRIBUTE: vision, RESOLUTION_ATTRIBUTE: vision_resolution} if pretrained else {}
         return LlavaOnevisionConfig(
-            vision_config=_tiny_vision(),
+            vision_config=placeholder_vision_config() if pretrained else _tiny_vision(),
             text_config=Qwen2Config(**text).to_dict(),
             image_token_index=image_token_id,
             video_token_index=image_token_id,
             vision_feature_layer=-1,
             vision_feature_select_strategy="full",
             tie_word_embeddings=True,
+            **towers,
         )
     if name in ("tiny-idefics3", "tiny-smolvlm"):
         config_class = Idefics3Config if name == "tiny-idefics3" else SmolVLMConfig
@@ -91,16 +106,25 @@ def tiny_config(name: str, vocab_size: int, image_token_id: int) -> Any:
 
 
 def build_tiny_model(
-    name: str = "tiny", min_vocab_size: int = 0, seed: int = 0, tokenizer: PreTrainedTokenizerBase | None = None
+    name: str = "tiny",
+    min_vocab_size: int = 0,
+    seed: int = 0,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    vision: str = "siglip",
+    vision_resolution: int = 128,
 ) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    """A randomly initialised tiny model of the real class and its offline text tokenizer (built if not given)."""
+    """A tiny model of the real class and its offline text tokenizer (built if not given); randomly initialised but
+    for an EfficientNet-Lite0 tower (``vision="efficientnet_lite0"``), which holds the ImageNet weights."""
     tokenizer = tokenizer or build_text_tokenizer()
     vocab_size = _round_up(max(len(tokenizer), min_vocab_size))
-    config = tiny_config(name, vocab_size, tokenizer.convert_tokens_to_ids(tokenizer.image_token))
-    model_class = TINY_CLASSES.get(name, LlavaOnevisionForConditionalGeneration)
+    config = tiny_config(name, vocab_size, tokenizer.convert_tokens_to_ids(tokenizer.image_token), vision,
+                         vision_resolution)  # fmt: skip
+    model_class = model_class_for(config) or TINY_CLASSES.get(name, LlavaOnevisionForConditionalGeneration)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config)
+    if isinstance(model, TinyLlavaOnevisionEfficientNet):
+        model.model.vision_tower.load_imagenet()
     return model.eval(), tokenizer
 
 
@@ -110,9 +134,14 @@ def load_pretrained_model(
     """Model and text tokenizer of a checkpoint (local folder or hub id); safetensors weights only."""
     tokenizer = load_text_tokenizer(name_or_path, trust_remote_code)
     with _clear_errors(str(name_or_path)):
-        model = AutoModelForImageTextToText.from_pretrained(
-            str(name_or_path), trust_remote_code=trust_remote_code, use_safetensors=True, dtype=dtype
-        )
+        config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+        own_class = model_class_for(config)  # a tiny model with a GEA vision tower: our class, never remote code
+        if own_class is not None:
+            model = own_class.from_pretrained(str(name_or_path), config=config, use_safetensors=True, dtype=dtype)
+        else:
+            model = AutoModelForImageTextToText.from_pretrained(
+                str(name_or_path), config=config, trust_remote_code=trust_remote_code, use_safetensors=True, dtype=dtype
+            )
     return model.eval(), tokenizer
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import warnings
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from gea.agents.backbone import Backbone, ImagePreprocessing
 from gea.agents.config import PolicyConfig
 from gea.agents.constraints import ConstraintMasks, entropy_of, masked_log_probs
 from gea.agents.efficiency import apply_efficiency, merged_weights
-from gea.agents.header_cache import HeaderCache
+from gea.agents.header_cache import HeaderCache, decode_after_headers, distinct_headers, header_states
 from gea.agents.history import HistoryEntry, ObservationHistory
 from gea.agents.interface import DoneMask, EnvRef, Observations, resolve_specs, split_observations
 from gea.agents.loading import (
@@ -35,6 +36,7 @@ from gea.agents.loading import (
 from gea.agents.prompt import PromptBuilder, PromptRecord, PromptTokens
 from gea.agents.text_tokenizer import build_text_tokenizer
 from gea.agents.value import ValueHead
+from gea.agents.vision.towers import EfficientNetTower, resolve_vision
 from gea.envs.spec import EmbodimentSpec
 from gea.errors import ConfigError
 from gea.tokenizers.multi import ContinuousChoice
@@ -116,8 +118,11 @@ class GEAPolicy(nn.Module):
         if codec is None:
             specs = resolve_specs(list(envs), len(envs))
             codec = ActionCodec.for_envs(specs, text_tokenizer, continuous, config.code_offset, config.reserved_size)
+        config = dataclasses.replace(config, vision=resolve_vision(config.vision, config.model, TINY_MODELS))
         if tiny:
-            model, _ = build_tiny_model(config.model, codec.min_vocab_size, config.seed, text_tokenizer)
+            model, _ = build_tiny_model(
+                config.model, codec.min_vocab_size, config.seed, text_tokenizer, config.vision, config.vision_resolution
+            )
             preprocessing = ImagePreprocessing.for_model(model)
         else:
             model, _ = load_pretrained_model(config.model, config.trust_remote_code)
@@ -136,10 +141,11 @@ class GEAPolicy(nn.Module):
         tasks: dict[str, int] | None,
     ) -> GEAPolicy:
         ensure_vocab(model, codec.min_vocab_size)
+        backbone = Backbone(model, preprocessing, config.visual_tokens, config.feature_cache_mb * 2**20)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            policy = cls(Backbone(model, preprocessing, config.visual_tokens), text_tokenizer, codec, config, tasks)
-        apply_efficiency(model, config)
+            policy = cls(backbone, text_tokenizer, codec, config, tasks)
+        apply_efficiency(model, config, freeze_vision=backbone.pretrained_tower)
         return policy
 
     # ----------------------------------------------------------------------------------------- helpers
@@ -273,15 +279,21 @@ class GEAPolicy(nn.Module):
         return emitted, log_prob
 
     # ----------------------------------------------------------------------------------------- PPO
+    @property
+    def shares_prefix(self) -> bool:
+        """Whether batches run each distinct header once (``config.shared_prefix``; never with gradient
+        checkpointing, which drops the KV cache the windows attend to)."""
+        return self.config.shared_prefix and not self.config.gradient_checkpointing
+
     def evaluate(self, prompts: Sequence[PromptRecord], action_ids: Sequence[Sequence[int]]) -> EvaluateOutput:
         """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions."""
         specs = [self._spec_of(record.env_id) for record in prompts]
+        shared = self.shares_prefix
         with self._autocast():
-            images = torch.from_numpy(np.concatenate([record.images for record in prompts]))
-            features = self.backbone.image_features(images)
+            features = self.backbone.image_features(np.concatenate([record.images for record in prompts]))
             counts = [len(record.images) for record in prompts]
             per_row = [row.reshape(-1, features.shape[-1]) for row in torch.split(features, counts)]
-            tokens = self.prompts.batch(prompts, self.device)
+            tokens = self.prompts.batch(prompts, self.device, with_header=not shared)
             width = max((len(ids) for ids in action_ids), default=0)
             actions = torch.full((len(prompts), width), self.prompts.pad_id, dtype=torch.long)
             valid = torch.zeros(len(prompts), width, dtype=torch.bool)
@@ -294,7 +306,13 @@ class GEAPolicy(nn.Module):
             attention = torch.cat([tokens.attention_mask, valid.long()], dim=1)
             full = PromptTokens(ids, image_mask, attention)
             embeds = self._embed_prompts(full, torch.cat(per_row))
-            hidden, _ = self.backbone.decode_hidden(embeds, attention, full.position_ids)
+            if shared:
+                headers, rows = distinct_headers([record.header_ids for record in prompts])
+                states = header_states(self.backbone, headers)
+                rows_states = [states[index] for index in rows]
+                hidden = decode_after_headers(self.backbone, rows_states, embeds, attention, full.position_ids)
+            else:
+                hidden, _ = self.backbone.decode_hidden(embeds, attention, full.position_ids)
             start = tokens.ids.shape[1] - 1
             logits = self.backbone.logits(hidden[:, start : start + width])
             mask = self._teacher_masks(specs, action_ids, width)
@@ -367,6 +385,7 @@ class GEAPolicy(nn.Module):
         image = meta["image_preprocessing"]
         preprocessing = ImagePreprocessing(tuple(image["size"]), tuple(image["mean"]), tuple(image["std"]))
         codec = ActionCodec.load(path / ACTION_TOKENIZER_DIR)
+        config.vision = _tower_name(model, config.model)
         policy = cls._assemble(model, text_tokenizer, preprocessing, codec, config, meta["tasks"])
         policy.value_head.load_state_dict(load_file(str(path / VALUE_FILE)))
         return policy
@@ -374,3 +393,10 @@ class GEAPolicy(nn.Module):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters that require gradients (LoRA/unfrozen model weights and the value head)."""
         return (parameter for parameter in self.parameters() if parameter.requires_grad)
+
+
+def _tower_name(model: nn.Module, model_name: str) -> str:
+    """The ``PolicyConfig.vision`` value that describes ``model``'s vision tower."""
+    if isinstance(getattr(model.model, "vision_tower", None), EfficientNetTower):
+        return EfficientNetTower.name
+    return "siglip" if model_name in TINY_MODELS else "native"

@@ -1,0 +1,138 @@
+"""EfficientNet-Lite0 in plain torch, with the ImageNet weights' key layout translated on load.
+
+The network (Tan & Le, EfficientNet; the "Lite" variant for mobile accelerators): a 3x3 stride-2 stem, seven stages
+of inverted-residual (MBConv) blocks, a 1x1 head convolution and a linear classifier. Lite removes the
+squeeze-and-excitation units, uses ReLU6 everywhere, and keeps the stem (32 channels) and head (1280 channels) fixed.
+Batch norms use TensorFlow's epsilon 1e-3; convolutions pad like TensorFlow's ``"same"`` (extra row/column at the
+bottom/right), since the weights were trained there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BATCH_NORM_EPS = 1e-3
+BATCH_NORM_MOMENTUM = 0.01
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+IMAGENET_CLASSES = 1000
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of ``repeats`` MBConv blocks; only the first one changes width and stride."""
+
+    expand: int
+    kernel: int
+    stride: int
+    channels_in: int
+    channels_out: int
+    repeats: int
+
+
+LITE0_STAGES: tuple[Stage, ...] = (
+    Stage(expand=1, kernel=3, stride=1, channels_in=32, channels_out=16, repeats=1),
+    Stage(expand=6, kernel=3, stride=2, channels_in=16, channels_out=24, repeats=2),
+    Stage(expand=6, kernel=5, stride=2, channels_in=24, channels_out=40, repeats=2),
+    Stage(expand=6, kernel=3, stride=2, channels_in=40, channels_out=80, repeats=3),
+    Stage(expand=6, kernel=5, stride=1, channels_in=80, channels_out=112, repeats=3),
+    Stage(expand=6, kernel=5, stride=2, channels_in=112, channels_out=192, repeats=4),
+    Stage(expand=6, kernel=3, stride=1, channels_in=192, channels_out=320, repeats=1),
+)
+FEATURE_CHANNELS = LITE0_STAGES[-1].channels_out
+FEATURE_STRIDE = 32
+
+
+class ConvNormAct(nn.Module):
+    """Convolution (no bias, TensorFlow "same" padding) -> batch norm -> optional ReLU6."""
+
+    def __init__(
+        self, channels_in: int, channels_out: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True
+    ) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding=0, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(channels_out, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM)
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block to a (N, C, H, W) map."""
+        return self.act(self.bn(self.conv(F.pad(x, same_padding(x.shape[-2:], self.kernel, self.stride)))))
+
+
+def same_padding(size: torch.Size | tuple[int, int], kernel: int, stride: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding that gives ``ceil(size / stride)`` outputs, the extra one after."""
+    pads = []
+    for length in (size[1], size[0]):
+        total = max((math.ceil(length / stride) - 1) * stride + kernel - length, 0)
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1x1 expansion (skipped at ratio 1), depthwise conv, 1x1 linear projection,
+    plus the input when the shape is unchanged."""
+
+    def __init__(self, channels_in: int, channels_out: int, expand: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        hidden = channels_in * expand
+        self.expand = ConvNormAct(channels_in, hidden, 1) if expand != 1 else None
+        self.depthwise = ConvNormAct(hidden, hidden, kernel, stride, groups=hidden)
+        self.project = ConvNormAct(hidden, channels_out, 1, act=False)
+        self.residual = stride == 1 and channels_in == channels_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block to a (N, C, H, W) map."""
+        out = self.expand(x) if self.expand is not None else x
+        out = self.project(self.depthwise(out))
+        return out + x if self.residual else out
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0: ``features`` gives the last stage's (N, 320, H/32, W/32) map; with ``classifier=True``
+    ``forward`` gives ImageNet logits (head conv, global average pool, linear)."""
+
+    def __init__(self, classifier: bool = False) -> None:
+        super().__init__()
+        self.stem = ConvNormAct(3, STEM_CHANNELS, 3, stride=2)
+        blocks = []
+        for stage in LITE0_STAGES:
+            for index in range(stage.repeats):
+                channels_in = stage.channels_in if index == 0 else stage.channels_out
+                stride = stage.stride if index == 0 else 1
+                blocks.append(MBConv(channels_in, stage.channels_out, stage.expand, stage.kernel, stride))
+        self.blocks = nn.Sequential(*blocks)
+        self.head = ConvNormAct(FEATURE_CHANNELS, HEAD_CHANNELS, 1) if classifier else None
+        self.classifier = nn.Linear(HEAD_CHANNELS, IMAGENET_CLASSES) if classifier else None
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) normalized pixels -> (N, 320, ceil(H/32), ceil(W/32)) feature map."""
+        return self.blocks(self.stem(pixels))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits (N, 1000); needs ``classifier=True``."""
+        if self.head is None or self.classifier is None:
+            raise RuntimeError("this EfficientNetLite0 was built without its classifier; use features()")
+        pooled = self.head(self.features(pixels)).mean(dim=(2, 3))
+        return self.classifier(pooled)
+
+
+def checkpoint_key(name: str) -> str:
+    """The key of parameter/buffer ``name`` in the published EfficientNet-Lite weights
+    (``_conv_stem``/``_bn0``/``_blocks.i._expand_conv``/... layout)."""
+    parts = name.split(".")
+    if parts[0] == "classifier":
+        return ".".join(["_fc", *parts[1:]])
+    if parts[0] in ("stem", "head"):
+        conv, norm = ("_conv_stem", "_bn0") if parts[0] == "stem" else ("_conv_head", "_bn1")
+        return ".".join([conv if parts[1] == "conv" else norm, *parts[2:]])
+    if parts[0] == "blocks":
+        layer = {"expand": ("_expand_conv", "_bn0"), "depthwise": ("_depthwise_conv", "_bn1"),
+                 "project": ("_project_conv", "_bn2")}[parts[2]]  # fmt: skip
+        return ".".join(["_blocks", parts[1], layer[0] if parts[3] == "conv" else layer[1], *parts[4:]])
+    raise KeyError(f"no checkpoint key for {name!r}")

@@ -1,0 +1,67 @@
+"""Per-image cache of a frozen vision tower's features, keyed by the image's bytes.
+
+A frozen tower maps the same image to the same features, so each distinct frame is encoded once: in SFT every
+dataset frame after its first visit, in acting every frame of the history, in PPO every stored prompt's frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def image_key(image: np.ndarray) -> bytes:
+    """A 16-byte digest of an image's shape and pixels."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(image.shape, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(image).data)
+    return digest.digest()
+
+
+class FeatureCache:
+    """Least-recently-used map from image digests to feature tensors, at most ``max_bytes`` in total."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every entry (call when the tower's weights change)."""
+        self._entries.clear()
+        self.bytes = 0
+
+    def get(self, keys: Sequence[bytes]) -> list[torch.Tensor | None]:
+        """The cached features of each key, None where absent (counts hits and misses)."""
+        found: list[torch.Tensor | None] = []
+        for key in keys:
+            features = self._entries.get(key)
+            if features is not None:
+                self._entries.move_to_end(key)
+            found.append(features)
+        hits = sum(features is not None for features in found)
+        self.hits += hits
+        self.misses += len(found) - hits
+        return found
+
+    def put(self, keys: Sequence[bytes], features: torch.Tensor) -> None:
+        """Store ``features[i]`` under ``keys[i]`` (detached), dropping the least recently used beyond the budget."""
+        for key, row in zip(keys, features.detach(), strict=True):
+            if key in self._entries:
+                continue
+            with torch.inference_mode(False):
+                row = row.clone()  # a normal tensor even when computed under inference mode (usable with autograd)
+            self._entries[key] = row
+            self.bytes += row.numel() * row.element_size()
+        while self.bytes > self.max_bytes and self._entries:
+            _, dropped = self._entries.popitem(last=False)
+            self.bytes -= dropped.numel() * dropped.element_size()
