@@ -95,11 +95,11 @@ def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.Monk
         return SimpleNamespace(global_step=0, success_rate=0.0, mean_return=0.0)
 
     monkeypatch.setattr(gea.train.ppo, "run_ppo", record)
-    overrides = [f"out_dir={tmp_path}", "ppo.overrides=['policy.lora=false','epochs=3','minibatches=4']"]
+    overrides = [f"out_dir={tmp_path}", "ppo.overrides=['policy.lora.enabled=false','epochs=3','minibatches=4']"]
     run_ppo_stage(load_job_config("quickstart", QuickstartConfig, overrides))
     (ppo_config,) = captured
-    assert (ppo_config.policy.lora, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
-    assert ppo_config.policy.lora_rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
+    assert (ppo_config.policy.lora.enabled, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
+    assert ppo_config.policy.lora.rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
 
 
 def test_discrete_only_tasks_need_no_tokenizer() -> None:
@@ -237,15 +237,17 @@ def test_gea_agent_acts_as_the_policy_records(finished_run: Path, tmp_path: Path
 
 
 def test_ppo_from_a_policy_uses_its_training_observations(finished_run: Path) -> None:
+    from gea.agents.config import MLLMPolicyConfig
     from gea.agents.trained_with import TrainingMismatchWarning
-    from gea.train.ppo.config import PolicySection, PPOConfig
+    from gea.train.ppo.config import PPOConfig
     from gea.train.ppo.run import rank_env_kwargs
 
-    section = PolicySection(kind="mllm", path=str(finished_run / "sft" / "policy"))
+    policy = MLLMPolicyConfig(path=str(finished_run / "sft" / "policy"))
     envs = ["babyai:GoToLocal"] * 2
-    assert rank_env_kwargs(PPOConfig(policy=section, envs=envs[:1]), envs) == {"image_size": [32, 32], "view": "agent"}
-    asked = PPOConfig(policy=section, envs=envs[:1], env_kwargs={"image_size": 64})
+    assert rank_env_kwargs(PPOConfig(policy=policy, envs=envs[:1]), envs) == {"image_size": [32, 32], "view": "agent"}
+    asked = PPOConfig(policy=policy, envs=envs[:1], image_size=64)
     with pytest.warns(TrainingMismatchWarning, match="gea ppo"):
         assert rank_env_kwargs(asked, envs) == {"image_size": 64, "view": "agent"}
     mixed = ["babyai:GoToLocal", "metaworld:reach-v3"]  # only what both envs share applies to the one vector env
-    assert rank_env_kwargs(PPOConfig(policy=section, envs=mixed), mixed) == {"image_size": [32, 32]}
+    assert rank_env_kwargs(PPOConfig(policy=policy, envs=mixed), mixed) == {"image_size": [32, 32]}
+    assert rank_env_kwargs(PPOConfig(envs=envs[:1]), envs) == {"image_size": 64}  # no GEA policy: the default

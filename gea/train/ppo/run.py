@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from gea.agents.config import MLLMPolicyConfig, SmallPolicyConfig
 from gea.agents.trained_with import resolve_env_options, same_option
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import spec as env_spec
@@ -38,10 +39,12 @@ def make_rank_envs(
 
 
 def rank_env_kwargs(config: PPOConfig, env_ids: Sequence[str]) -> dict[str, Any]:
-    """The env options of this rank: ``config.env_kwargs`` over the observation options a loaded GEA policy
-    (``policy.path``) was trained with and all of this rank's envs share; a different choice is warned about."""
-    if config.policy.kind != "mllm" or not config.policy.path:
-        return dict(config.env_kwargs)
+    """The env options of this rank: ``image_size`` and ``env_kwargs`` over the observation options a loaded GEA
+    policy (``policy.path``) was trained with and all of this rank's envs share (a different choice is warned
+    about), over the contract's default image size."""
+    requested = {"image_size": config.image_size, **config.env_kwargs}
+    if not isinstance(config.policy, MLLMPolicyConfig) or not config.policy.path:
+        return {"image_size": DEFAULT_IMAGE_SIZE, **{k: v for k, v in requested.items() if v is not None}}
     from gea.agents.policy import saved_trained_with
 
     record = saved_trained_with(config.policy.path)
@@ -52,7 +55,7 @@ def rank_env_kwargs(config: PPOConfig, env_ids: Sequence[str]) -> dict[str, Any]
         if all(key in other and same_option(key, other[key], value) for other in options)
     }
     names = ",".join(dict.fromkeys(env_ids))
-    return resolve_env_options(shared, config.env_kwargs, names, "gea ppo (env_kwargs)")
+    return {"image_size": DEFAULT_IMAGE_SIZE, **resolve_env_options(shared, requested, names, "gea ppo")}
 
 
 def observation_space_of(envs: VecEnv) -> object:
@@ -72,7 +75,7 @@ def build_agent(
     """The configured policy behind the ``PPOAgent`` interface; a GEA policy records ``env_kwargs`` (the options
     of the envs it is trained in) as its observation options for ``env_ids``."""
     policy = config.policy
-    if policy.kind == "small":
+    if isinstance(policy, SmallPolicyConfig):
         if policy.path:
             return SmallNetAgent.load(policy.path, env_ids, context.device)
         return SmallNetAgent.build(
@@ -87,7 +90,7 @@ def build_agent(
     from gea.train.ppo.mllm_agent import MLLMAgent
 
     agent = MLLMAgent.build(policy, env_ids, context.device)
-    trained = {"image_size": DEFAULT_IMAGE_SIZE, **(env_kwargs or {})}
+    trained = {"image_size": DEFAULT_IMAGE_SIZE, **(env_kwargs or {})}  # what the rank's envs were made with
     agent.policy.trained_with = agent.policy.trained_with.updated({env_id: trained for env_id in env_ids})
     return agent
 
@@ -103,8 +106,8 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         importlib.import_module(module)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
-    if config.algo == "iql" and config.policy.kind != "small":
-        raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
+        raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     env_kwargs = rank_env_kwargs(config, env_ids)
     envs = make_rank_envs(
         env_ids,
