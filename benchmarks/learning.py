@@ -9,8 +9,9 @@ SFT+PPO vs SFT on the quickstart's PPO task(s).
     python benchmarks/learning.py --quickstart outputs/quickstart            # reuse a finished run
     python benchmarks/learning.py --quickstart /tmp/qs --run [override ...]  # run `gea quickstart` first (timed)
 
-Writes ``benchmarks/results/learning.json`` and ``learning.md`` (``--results`` to change), and keeps the evaluation's
-own files (report, per-task results, resumable) under ``<quickstart>/learning_eval``.
+Writes ``benchmarks/results/learning.json`` and ``learning.md`` (``--results`` to change). A quickstart run with
+``eval.episodes`` >= ``--episodes`` is scored from its own evaluation; otherwise the evaluation's files (report,
+per-task results, resumable) go to ``<quickstart>/learning_eval``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from gea.rollouts.metrics import wilson_interval
 from gea.rollouts.report import write_report
 from gea.table import format_table
 
+AGENTS = ("random", "expert", "sft")  # the labels the scores need
 GOAL = 0.5  # expert-normalized score the quickstart should reach on every domain
 BOOTSTRAP = 2000
 RESULTS = Path(__file__).parent / "results"
@@ -148,7 +150,11 @@ def score(value: float | None, interval: list[float] | None = None) -> str:
 
 
 def evaluate(config: QuickstartConfig, episodes: int) -> dict[str, Any]:
-    """Evaluate the quickstart's agents with ``episodes`` per task into ``<out_dir>/learning_eval``; results.json."""
+    """The quickstart's own evaluation (results.json) when it played at least ``episodes`` per task with every agent;
+    else its agents evaluated again with ``episodes`` per task into ``<out_dir>/learning_eval``."""
+    own = stage_dir(config, "eval") / "results.json"
+    if own.is_file() and config.eval.episodes >= episodes and set(AGENTS) <= set(config.eval.agents):
+        return json.loads(own.read_text())
     evaluation = eval_config(config)
     evaluation.out_dir = str(Path(config.out_dir) / "learning_eval")
     evaluation.videos_per_task = 0
@@ -175,7 +181,7 @@ def summarize(config: QuickstartConfig, payload: dict[str, Any]) -> dict[str, An
         value = None
         if all(label in cells for label in ("random", "expert", "sft")):
             value = normalized(cells["sft"]["rate"], cells["random"]["rate"], cells["expert"]["rate"])
-        tasks.append({"env_id": env_id, "domain": domains[env_id], **cells, "normalized": value})
+        tasks.append({"env_id": env_id, "domain": domains[env_id], "normalized": value, **cells})
     domain_rows = []
     for domain in dict.fromkeys(domains.values()):
         members = [env_id for env_id in outcomes if domains[env_id] == domain]
@@ -308,6 +314,7 @@ def main() -> None:
         wall, cpu = run_quickstart_measured(args.quickstart, args.overrides)
     config = load_quickstart(args.quickstart)
     payload = evaluate(config, args.episodes)
+    summary = summarize(config, payload)
     document = {
         "command": "python " + " ".join(shlex.quote(arg) for arg in sys.argv),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -325,8 +332,8 @@ def main() -> None:
             "sampled": config.eval.sample,
             "settings": OmegaConf.to_container(OmegaConf.structured(config)),
         },
-        "episodes_per_task": args.episodes,
-        **summarize(config, payload),
+        **summary,
+        "episodes_per_task": min(row[name]["episodes"] for row in summary["tasks"] for name in AGENTS if name in row),
     }
     atomic_write_json(args.results, document, indent=1)
     atomic_write_text(args.results.with_suffix(".md"), markdown(document))
