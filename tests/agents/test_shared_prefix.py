@@ -49,4 +49,4 @@ def test_evaluate_with_shared_headers_matches_full_prompts(vision: str) -> None:
     for fast_grad, plain_grad in zip(fast_grads, plain_grads, strict=True):
         assert (fast_grad is None) == (plain_grad is None)
         if fast_grad is not None:
-            torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-3, atol=1e-5)
