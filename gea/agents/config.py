@@ -29,7 +29,8 @@ class PolicyConfig:
     # auto: pretrained EfficientNet-Lite0 (ImageNet, from the `vision` extra) for the tiny LLaVA-OneVision model, the
     # checkpoint's own tower for real models; siglip: the tiny model's randomly initialised SigLIP tower
     vision: str = "auto"
-    vision_resolution: int = 128  # EfficientNet-Lite0 input size (images are resized to it); 128 px -> a 4x4 map
+    vision_resolution: int = 64  # EfficientNet-Lite0 input size in px (images are resized to it)
+    vision_stride: int = 16  # its feature map: 16 = stage 5 (112 ch; 64 px -> 4x4), 32 = last stage (320 ch), 8
     context: int = 3
     visual_tokens: int = 16
     value_width: int = 256
@@ -56,6 +57,8 @@ class PolicyConfig:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
         if self.vision_resolution < 32:
             raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
+        if self.vision_stride not in (8, 16, 32):
+            raise ConfigError(f"vision_stride must be 8, 16 or 32, got {self.vision_stride}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
 
