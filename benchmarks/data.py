@@ -38,7 +38,7 @@ from gea.rollouts.dataset import (
     embodiment_document,
     export_minari,
 )
-from gea.rollouts.expert_episode import EpisodeJob, run_episode
+from gea.rollouts.expert_episode import EpisodeJob, collect_episode
 
 
 def _jobs(env_ids: list[str], count: int, offset: int, image_size: int) -> list[EpisodeJob]:
@@ -52,15 +52,15 @@ def _jobs(env_ids: list[str], count: int, offset: int, image_size: int) -> list[
 def collection_rate(env_ids: list[str], workers: int, episodes: int, image_size: int) -> float:
     """Steady-state steps/s of ``episodes`` expert episodes per env in ``workers`` processes."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(run_episode, _jobs(env_ids, 2 * workers, 10_000, image_size)))  # start workers and envs
+        list(pool.map(collect_episode, _jobs(env_ids, 2 * workers, 10_000, image_size)))  # start workers and envs
         start = time.perf_counter()
-        steps = sum(episode.length for episode in pool.map(run_episode, _jobs(env_ids, episodes, 0, image_size)))
+        steps = sum(episode.length for episode in pool.map(collect_episode, _jobs(env_ids, episodes, 0, image_size)))
         return steps / (time.perf_counter() - start)
 
 
 def build_dataset(root: Path, env_id: str, episodes: int, repeat: int = 1, image_size: int = 64) -> Path:
     """Collect ``episodes`` expert episodes in-process and write each ``repeat`` times."""
-    collected = [run_episode(job) for job in _jobs([env_id], episodes, 0, image_size)]
+    collected = [collect_episode(job) for job in _jobs([env_id], episodes, 0, image_size)]
     writer = DatasetWriter(root, shard_max_rows=5_000, row_group_rows=500)
     writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
     for _ in range(repeat):

@@ -1,8 +1,8 @@
 """MLLM PPO env-steps/s at the quickstart's PPO settings: the previous code path vs the current one, interleaved.
 
-Both sides run ``gea ppo`` exactly as ``gea quickstart`` configures its PPO stage (GEA recipe: LoRA, PopArt critic,
-joint SFT term on the quickstart's expert data, KL to the start policy; the task, envs, rollout length, minibatches and
-image size from ``gea/configs/quickstart.yaml``) from a policy saved for the quickstart's embodiments, for
+Both sides run ``gea ppo`` with the config ``gea quickstart`` builds for its PPO stage (``gea.quickstart.ppo_config``:
+GEA recipe with LoRA, PopArt critic, joint SFT term on the quickstart's expert data, KL to the start policy; its task,
+envs, rollout length, minibatches and image size) from a policy saved for the quickstart's embodiments, for
 ``--updates`` updates, and report ``TrainResult.frames_per_second`` (env steps per second of the training loop:
 acting, stepping the envs, the update and the KL estimate).
 
@@ -19,6 +19,7 @@ The policies are untrained (speed does not depend on the weights' values); sides
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -31,7 +32,7 @@ import torch
 
 from gea.agents import GEAPolicy, PolicyConfig
 from gea.config import load_job_config
-from gea.quickstart import QuickstartConfig, ppo_env_kwargs
+from gea.quickstart import QuickstartConfig, ppo_config
 from gea.tokenizers.base import load_tokenizer
 from gea.train.ppo import PPOConfig, run_ppo
 from gea.train.sft.setup import dataset_embodiments
@@ -51,37 +52,19 @@ def save_policy(side: str, data: str, tokenizer: str, quick: QuickstartConfig, o
     return policy.save_pretrained(out)
 
 
-def ppo_config(policy: Path, data: str, quick: QuickstartConfig, updates: int, out: Path) -> PPOConfig:
-    """The PPO config of ``gea quickstart``'s PPO stage (``run_ppo_stage``) for ``updates`` updates."""
-    section = quick.ppo
-    config = load_job_config(
-        "ppo",
-        PPOConfig,
-        [
-            "ppo_recipe@_global_=gea",
-            f"algo={section.algo}",
-            f"policy.path={policy}",
-            f"envs=[{','.join(section.envs)}]",
-            f"+env_kwargs.image_size={quick.image_size}",
-            f"num_envs={section.num_envs}",
-            f"rollout_steps={section.rollout_steps}",
-            "minibatches=2",
-            f"total_steps={section.num_envs * section.rollout_steps * updates}",
-            f"lr={section.lr}",
-            f"sft.dataset={data}",
-            "sft.batch_size=8",
-            "policy.lora_rank=16",
-            f"seed={quick.seed}",
-            f"threads={quick.threads}",
-            f"out_dir={out}",
-            "checkpoint_every=0",
-            "resume=false",
-            "progress=false",
-            *section.overrides,
-        ],
+def quickstart_ppo_config(policy: Path, data: str, quick: QuickstartConfig, updates: int, out: Path) -> PPOConfig:
+    """The PPO config ``gea quickstart`` runs (``gea.quickstart.ppo_config``) from ``policy``, ``updates`` updates."""
+    config = ppo_config(quick)
+    return dataclasses.replace(
+        config,
+        policy=dataclasses.replace(config.policy, path=str(policy)),
+        sft=dataclasses.replace(config.sft, dataset=data),
+        total_steps=quick.ppo.num_envs * quick.ppo.rollout_steps * updates,
+        out_dir=str(out),
+        checkpoint_every=0,
+        resume=False,
+        progress=False,
     )
-    config.env_kwargs.update(ppo_env_kwargs(quick))
-    return config
 
 
 def main() -> None:
@@ -102,7 +85,8 @@ def main() -> None:
         policies = {side: save_policy(side, args.data, args.tokenizer, quick, root / side) for side in SIDES}
         for repeat in range(args.repeats):
             for side in SIDES:
-                result = run_ppo(ppo_config(policies[side], args.data, quick, updates, root / f"run-{side}-{repeat}"))
+                out = root / f"run-{side}-{repeat}"
+                result = run_ppo(quickstart_ppo_config(policies[side], args.data, quick, updates, out))
                 rates[side].append(result.frames_per_second)
                 print(f"repeat {repeat}: {side} {rates[side][-1]:.1f} env steps/s", flush=True)
     write_results(args, updates, quick, rates, load_before, os.getloadavg())

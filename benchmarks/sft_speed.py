@@ -1,7 +1,7 @@
 """SFT samples/s at the quickstart's settings: the previous code path vs the current one, interleaved in one run.
 
-Sides (every side trains the quickstart's SFT settings, read from ``gea/configs/quickstart.yaml``: batch 16, context,
-visual tokens, lr, 1 torch thread, the fitted RVQ for continuous actions, on the quickstart's expert data):
+Sides (every side trains with the config ``gea quickstart`` builds for its SFT stage, ``gea.quickstart.sft_config``:
+batch 16, context, visual tokens, lr, 1 torch thread, the fitted RVQ for continuous actions, on its expert data):
 
 - ``previous``: the code path before the pretrained tower and the speed-ups, and its default: the tiny model's
   randomly initialised SigLIP tower trained with the rest, every row running its full prompt
@@ -22,6 +22,7 @@ included), runs ``--warmup`` updates, then times ``--steps`` updates (``next_bat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -34,43 +35,32 @@ from pathlib import Path
 import torch
 
 from gea.config import load_job_config
-from gea.quickstart import QuickstartConfig, run_collect, run_tokenizer
+from gea.quickstart import QuickstartConfig, run_collect, run_tokenizer, sft_config
 from gea.train.distributed import DistributedContext
 from gea.train.sft.config import SFTConfig
 from gea.train.sft.trainer import SFTTrainer
 
 RESULTS = Path(__file__).parent / "results" / "sft_speed.md"
-SIDES: dict[str, list[str]] = {
-    "previous": ["policy.vision=siglip", "policy.shared_prefix=false", "policy.feature_cache_mb=0"],
-    "current": [],
-    "current-siglip": ["policy.vision=siglip"],
+SIDES: dict[str, dict[str, object]] = {
+    "previous": {"vision": "siglip", "shared_prefix": False, "feature_cache_mb": 0},
+    "current": {},
+    "current-siglip": {"vision": "siglip"},
 }
 
 
-def quickstart_sft_config(data: str, tokenizer: str, out_dir: Path, overrides: list[str]) -> SFTConfig:
-    """The SFT config ``gea quickstart`` runs (its ``sft`` section and threads), plus ``overrides``."""
-    quick = load_job_config("quickstart", QuickstartConfig, [])
-    section = quick.sft
-    config = load_job_config(
-        "sft",
-        SFTConfig,
-        [
-            f"data.paths=[{data}]",
-            f"steps={section.steps}",
-            f"batch_size={section.batch_size}",
-            f"optim.lr={section.lr}",
-            f"policy.context={section.context}",
-            f"policy.visual_tokens={section.visual_tokens}",
-            f"seed={quick.seed}",
-            f"cpu_threads={quick.threads}",
-            f"out_dir={out_dir}",
-            "save_every=0",
-            "progress=false",
-            *overrides,
-        ],
+def quickstart_sft_config(data: str, tokenizer: str, out_dir: Path, overrides: dict[str, object]) -> SFTConfig:
+    """The SFT config ``gea quickstart`` runs (``gea.quickstart.sft_config``) on ``data``, with policy ``overrides``."""
+    config = sft_config(load_job_config("quickstart", QuickstartConfig, []))
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, paths=[data]),
+        policy=dataclasses.replace(config.policy, **overrides),
+        action_tokenizer=tokenizer,
+        out_dir=str(out_dir),
+        resume=False,
+        save_every=0,
+        progress=False,
     )
-    config.action_tokenizer = tokenizer
-    return config
 
 
 def time_side(config: SFTConfig, warmup: int, steps: int) -> float:

@@ -42,7 +42,7 @@ class BatchPolicy(Protocol):
 def split_observations(observations: Observations) -> list[Mapping[str, Any]]:
     """A list of per-env observation dicts from a list or from a batched dict (as vector envs return)."""
     if isinstance(observations, Mapping):
-        count = len(observations["image"])
+        count = len(next(iter(observations.values()))) if observations else 0
         return [{key: value[index] for key, value in observations.items()} for index in range(count)]
     return list(observations)
 

@@ -11,14 +11,19 @@ The action tokens in the history are exactly the ids the policy emitted (or the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from gea.envs.registry import spec as env_spec
 from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
+
+if TYPE_CHECKING:
+    from gea.agents.actions import ActionCodec
 
 
 @dataclass
@@ -34,6 +39,23 @@ class PromptRecord:
     def __post_init__(self) -> None:
         if len(self.past_actions) != len(self.images) - 1:
             raise ValueError(f"{len(self.images)} images need {len(self.images) - 1} past actions")
+
+    @classmethod
+    def from_window(
+        cls, window: Mapping[str, Any], prompts: PromptBuilder, codec: ActionCodec, task: int = 0
+    ) -> tuple[PromptRecord, list[int]]:
+        """The prompt of a dataset window (``WindowDataset`` sample) and the token ids of its target action.
+
+        Padding before the episode's start is dropped (as at an episode's first steps while acting); the
+        window's earlier actions become the prompt's past actions, encoded as the policy would have emitted
+        them. ``task`` is the value head's task index (only the critic reads it).
+        """
+        spec = env_spec(str(window["embodiment"]))
+        keep = np.asarray(window["mask"], bool)
+        actions = [action for action, valid in zip(window["actions"], keep, strict=True) if valid]
+        encoded = [codec.encode(spec, action) for action in actions]
+        header = prompts.header_ids(spec, str(window.get("instruction", "")))
+        return cls(spec.id, task, header, np.asarray(window["images"])[keep], encoded[:-1]), encoded[-1]
 
 
 @dataclass

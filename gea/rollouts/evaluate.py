@@ -20,7 +20,9 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
+from gea.files import atomic_write_json
 from gea.rollouts.agents import make_agent
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
@@ -36,7 +38,7 @@ class EvalConfig:
     agents: list[str] = field(default_factory=lambda: ["random", "expert"])
     episodes: int | None = None
     seed: int = 0
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     end_on_success: bool = True
     videos_per_task: int = 1
     num_workers: int = 1
@@ -148,11 +150,8 @@ def load_result(path: Path, run: TaskRun) -> TaskResult | None:
 
 
 def store_result(path: Path, run: TaskRun, result: TaskResult) -> None:
-    """Write one result atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({"fingerprint": run.fingerprint(), "result": asdict(result)}, indent=1))
-    temporary.replace(path)
+    """Write one result atomically."""
+    atomic_write_json(path, {"fingerprint": run.fingerprint(), "result": asdict(result)}, indent=1)
 
 
 def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:

@@ -17,9 +17,11 @@ import numpy as np
 
 import gea.envs
 from gea.agents.experts import Expert, make_expert
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
 from gea.rollouts.dataset.episode import Episode, EpisodeBuilder
+from gea.rollouts.episodes import run_episode
 
 ENV_CACHE_SIZE = 4
 
@@ -35,7 +37,7 @@ class EpisodeJob:
     expert: str = "auto"
     action_noise: float = 0.0
     stop_on_success: bool = True
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     image_format: str = "png"
     max_episode_steps: int | None = None
     env_kwargs: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
@@ -96,7 +98,7 @@ def close_cached_envs() -> None:
         env.close()
 
 
-def run_episode(job: EpisodeJob) -> Episode:
+def collect_episode(job: EpisodeJob) -> Episode:
     """Reset with ``job.seed``, let the expert act until the episode ends, and record every step.
 
     The recorded ``action`` is the expert's; with ``action_noise`` the env executes a perturbed one
@@ -107,17 +109,13 @@ def run_episode(job: EpisodeJob) -> Episode:
     spec = gea.envs.spec(job.env_id)
     rng = np.random.default_rng(job.seed)
     builder = EpisodeBuilder(job.env_id, job.task, spec.action, job.image_format, job.seed, job.attempt)
-    observation, _ = env.reset(seed=job.seed)
-    expert.reset(env)
-    done = False
-    while not done:
-        action = expert.act(env, observation)
-        executed = perturb_action(action, spec.action, job.action_noise, rng)
-        if executed is not action and hasattr(expert, "observe_action"):
-            expert.observe_action(executed)
-        next_observation, reward, terminated, truncated, info = env.step(executed)
-        success = bool(info["success"])
-        terminated = bool(terminated) or (job.stop_on_success and success)
-        builder.add_step(observation, action, float(reward), terminated, bool(truncated), success)
-        observation, done = next_observation, terminated or bool(truncated)
+    run_episode(
+        env,
+        expert,
+        job.seed,
+        job.env_id,
+        end_on_success=job.stop_on_success,
+        perturb=lambda action: perturb_action(action, spec.action, job.action_noise, rng),
+        on_step=builder.add_step,
+    )
     return builder.episode

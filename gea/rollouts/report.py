@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections import defaultdict
@@ -10,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gea.files import atomic_write, atomic_write_text
 from gea.rollouts.evaluate import RESULTS_SCHEMA_VERSION, EvalConfig, TaskResult
 from gea.rollouts.metrics import interquartile_mean, wilson_interval
 from gea.rollouts.normalization import normalized_score
@@ -120,12 +122,6 @@ def results_payload(config: EvalConfig, results: list[TaskResult], skipped: list
         "benchmarks": [asdict(row) for row in benchmark_rows(rows)],
         "episodes": [{"agent": r.agent, "env_id": r.env_id, **asdict(e)} for r in results for e in r.episodes],
     }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
 
 
 def _percent(value: float) -> str:
@@ -250,10 +246,8 @@ def plot_domains(payload: dict[str, Any], folder: Path) -> list[Path]:
         axes.legend(fontsize=8)
         figure.tight_layout()
         path = folder / f"{domain}.png"
-        temporary = folder / f".{domain}.tmp.png"
-        figure.savefig(temporary, dpi=110)
+        atomic_write(path, functools.partial(figure.savefig, dpi=110, format="png"))
         plt.close(figure)
-        temporary.replace(path)
         paths.append(path)
     return paths
 
@@ -275,13 +269,13 @@ def write_report(config: EvalConfig, results: list[TaskResult], skipped: list[st
     """Write results.json, results.csv, report.md, plots/ and tensorboard/ into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = results_payload(config, results, skipped)
-    _write_atomic(out_dir / "results.json", json.dumps(payload, indent=2))
+    atomic_write_text(out_dir / "results.json", json.dumps(payload, indent=2))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(TaskRow.__dataclass_fields__))
     writer.writeheader()
     writer.writerows(payload["tasks"])
-    _write_atomic(out_dir / "results.csv", buffer.getvalue())
-    _write_atomic(out_dir / "report.md", markdown_report(payload))
+    atomic_write_text(out_dir / "results.csv", buffer.getvalue())
+    atomic_write_text(out_dir / "report.md", markdown_report(payload))
     plot_domains(payload, out_dir / "plots")
     log_tensorboard(payload, out_dir / "tensorboard")
     return payload

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gea.config import save_config, to_dict
-from gea.tokenizers.base import write_json
+from gea.files import atomic_write_json
 from gea.tokenizers.data import load_actions
 from gea.tokenizers.rvq import ResidualVQTokenizer, RVQTrainConfig
 from gea.tokenizers.rvq_model import RVQConfig
@@ -60,7 +60,7 @@ def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
         if metrics["heldout_mse"] is not None:
             writer.add_scalar("heldout/mse", metrics["heldout_mse"], config.train.steps)
     tokenizer.save(out / "tokenizer")
-    write_json(metrics, out / "metrics.json")
+    atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
     return metrics
 
 

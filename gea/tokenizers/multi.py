@@ -18,7 +18,8 @@ import torch
 
 from gea.envs.spec import EmbodimentSpec
 from gea.errors import ConfigError
-from gea.tokenizers.base import ActionTokenizer, as_int_ids, load_tokenizer, safe_sequences, write_json
+from gea.files import atomic_write_json
+from gea.tokenizers.base import ActionTokenizer, as_int_ids, load_tokenizer, safe_sequences
 from gea.tokenizers.rvq import EmbodimentRVQTokenizer, ResidualVQTokenizer
 from gea.tokenizers.semantic import SemanticTokenizer
 from gea.tokenizers.ui_grammar import UIGrammarTokenizer
@@ -177,7 +178,7 @@ class MultiEmbodimentTokenizer:
             "llm_vocab_size": self.llm_vocab_size,
             "routes": routes,
         }
-        write_json(header, path / MULTI_FILE)
+        atomic_write_json(path / MULTI_FILE, header, sort_keys=False)
         return path
 
     @classmethod

@@ -32,6 +32,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from gea.errors import ConfigError
+from gea.files import atomic_write_text
 
 LATEST = "latest"
 MODEL_FILE = "model.safetensors"
@@ -39,13 +40,6 @@ OPTIMIZER_FILE = "optimizer.pt"
 TRAINER_FILE = "trainer.json"
 RNG_FILE = "rng.pt"
 CONFIG_FILE = "config.yaml"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def rng_state() -> dict[str, Any]:

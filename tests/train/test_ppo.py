@@ -16,9 +16,8 @@ from gea.errors import ConfigError
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.ppo import PPOConfig, run_ppo
 from gea.train.ppo.agent import SmallNetAgent
-from gea.train.ppo.buffer import compute_gae
-from gea.train.ppo.envs import episode_ends
-from gea.train.ppo.loss import MinibatchTerms, ppo_loss
+from gea.train.ppo.buffer import compute_gae, episode_ends
+from gea.train.ppo.trainer import MinibatchTerms, ppo_loss
 
 FAST = ["total_steps=512", "num_envs=4", "rollout_steps=64", "epochs=2", "minibatches=2", "progress=false"]
 

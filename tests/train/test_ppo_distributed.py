@@ -17,7 +17,7 @@ from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
 from gea.train.ppo.agent import SmallNetAgent
 from gea.train.ppo.buffer import RolloutBuffer
 from gea.train.ppo.config import PPOConfig
-from gea.train.ppo.update import ppo_update
+from gea.train.ppo.trainer import ppo_update
 
 STEPS, ENVS_PER_RANK = 16, 3
 

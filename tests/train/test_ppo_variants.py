@@ -13,8 +13,7 @@ from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
 from gea.config import load_job_config
 from gea.train.ppo import PPOConfig, run_ppo
 from gea.train.ppo.agent import SmallNetAgent
-from gea.train.ppo.buffer import RolloutBuffer
-from gea.train.ppo.envs import EpisodeStats
+from gea.train.ppo.buffer import EpisodeStats, RolloutBuffer
 from gea.train.ppo.variants import SuccessSFT, expectile_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "envs"))  # the test-only crashy env module

@@ -1,9 +1,10 @@
 """Stage 2 of GEA: DD-PPO on vector envs for token-emitting (and small) policies, plus the ablations.
 
-``run_ppo(PPOConfig)`` trains one rank; launch several with ``torchrun``. Pieces, one idea per module:
-``config`` (schema), ``buffer`` (rollout storage + GAE), ``loss`` (clipped PPO), ``update`` (epochs x
-minibatches), ``rollout`` (collection), ``agent`` (the policy interface + small nets), ``mllm_agent`` (the GEA
-policy), ``variants`` (success-SFT, IQL), ``trainer`` (loop, logging, checkpoints), ``run`` (wiring).
+``run_ppo(PPOConfig)`` trains one rank; launch several with ``torchrun``. One iteration reads in three files:
+``trainer`` (the loop: rollout collection, the clipped-PPO update and its loss, checkpoints), ``buffer`` (rollout
+storage, GAE, episode bookkeeping) and ``agent`` (the policy interface and the small nets; ``mllm_agent`` puts the
+GEA policy behind it). Around them: ``config`` (schema), ``run`` (process group, envs, agent), ``logging``
+(TensorBoard, progress bar) and ``variants`` (the success-SFT and IQL ablations).
 """
 
 from gea.train.ppo.config import PPOConfig

@@ -24,6 +24,7 @@ from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
 from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
+from gea.files import atomic_write_json
 
 
 @dataclass
@@ -107,14 +108,14 @@ class SmallNetAgent:
         """A fresh net for ``env_ids`` (which must share one action space) and the given observation key."""
         specs = {env_spec(env_id).action for env_id in env_ids}
         if len(specs) != 1:
-            raise ConfigError(f"policy.kind=small needs envs with one action space; got {sorted(set(env_ids))}")
+            raise ConfigError(f"policy=small needs envs with one action space; got {sorted(set(env_ids))}")
         action = specs.pop()
         if isinstance(action, DiscreteActions):
             action_dim, discrete = action.n, True
         elif isinstance(action, ContinuousActions):
             action_dim, discrete = action.dim, False
         else:
-            raise ConfigError("policy.kind=small supports discrete and continuous actions; use kind=mllm for text")
+            raise ConfigError("policy=small supports discrete and continuous actions; use policy=mllm for text")
         if observation_key not in observation_space.spaces:
             raise ConfigError(
                 f"policy.observation={observation_key!r} is not an observation of {env_ids[0]}; "
@@ -168,9 +169,8 @@ class SmallNetAgent:
     def value_of(self, observations: Sequence[dict[str, Any]], indices: Sequence[int]) -> torch.Tensor:
         """Values of the given single observations."""
         del indices
-        obs = torch.from_numpy(np.stack([np.asarray(row[self.observation_key]) for row in observations]))
         with torch.inference_mode():
-            return self._to_returns(self.net(obs.to(self.device))[1])
+            return self._to_returns(self.net(self._observations(list(observations)))[1])
 
     def reset(self, done: np.ndarray) -> None:
         """Feed-forward nets keep no per-env state."""
@@ -197,4 +197,4 @@ class SmallNetAgent:
         directory.mkdir(parents=True, exist_ok=True)
         save_model(self.net, str(directory / "model.safetensors"), force_contiguous=True)
         document = {**asdict(self.net.config), "observation_key": self.observation_key}
-        (directory / "small_net.json").write_text(json.dumps(document, indent=2))
+        atomic_write_json(directory / "small_net.json", document, sort_keys=False)

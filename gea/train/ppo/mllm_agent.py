@@ -24,12 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from gea.agents.config import LoraConfig, PolicyConfig
+from gea.agents.config import MLLMPolicyConfig
 from gea.agents.policy import GEAPolicy
 from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
 from gea.train.ppo.agent import ActResult, EvalResult
-from gea.train.ppo.config import PolicySection
 
 
 def _lora_layers(module: nn.Module) -> list[Any]:
@@ -57,16 +56,13 @@ class MLLMAgent:
         self._last_values = torch.zeros(len(self.env_ids))
 
     @classmethod
-    def build(cls, section: PolicySection, env_ids: Sequence[str], device: torch.device) -> MLLMAgent:
-        """Load ``section.path`` (an SFT checkpoint) or build ``section.model``, with LoRA when configured."""
-        lora = LoraConfig(
-            enabled=section.lora, rank=section.lora_rank, alpha=section.lora_alpha, dropout=section.lora_dropout
-        )
-        if section.path:
-            policy = GEAPolicy.from_pretrained(section.path, trust_remote_code=section.trust_remote_code, lora=lora)
+    def build(cls, config: MLLMPolicyConfig, env_ids: Sequence[str], device: torch.device) -> MLLMAgent:
+        """Load ``config.path`` (an SFT checkpoint) or build ``config.model``, with LoRA when configured."""
+        if config.path:
+            overrides = config.checkpoint_overrides()
+            policy = GEAPolicy.from_pretrained(config.path, trust_remote_code=config.trust_remote_code, **overrides)
         else:
-            config = PolicyConfig(model=section.model, trust_remote_code=section.trust_remote_code, lora=lora)
-            policy = GEAPolicy.build(config, list(dict.fromkeys(env_ids)))
+            policy = GEAPolicy.build(config.policy_config(), list(dict.fromkeys(env_ids)))
         return cls(policy, env_ids, device)
 
     def act(self, observations: Any, greedy: bool = False) -> ActResult:
@@ -129,23 +125,13 @@ class MLLMAgent:
         """Negative log-likelihood of the expert's action tokens given each window (the joint SFT term)."""
         from gea.agents.prompt import PromptRecord
 
+        policy = self.policy
         records, action_ids = [], []
         for sample in samples:
-            spec = env_spec(sample["embodiment"])
-            mask = np.asarray(sample["mask"], dtype=bool)
-            images = np.asarray(sample["images"])[mask]
-            actions = [a for a, keep in zip(sample["actions"], mask, strict=True) if keep]
-            encoded = [self.policy.codec.encode(spec, action) for action in actions]
-            records.append(
-                PromptRecord(
-                    env_id=spec.id,
-                    task=self.policy.task_index(spec.id),
-                    header_ids=self.policy.prompts.header_ids(spec, str(sample.get("instruction", ""))),
-                    images=images,
-                    past_actions=encoded[:-1],
-                )
-            )
-            action_ids.append(encoded[-1])
+            task = policy.task_index(str(sample["embodiment"]))
+            record, target = PromptRecord.from_window(sample, policy.prompts, policy.codec, task)
+            records.append(record)
+            action_ids.append(target)
         return -self.policy.evaluate(records, action_ids).log_prob.float().mean()
 
     def export(self, directory: Path) -> None:

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from gea.agents.config import SmallPolicyConfig
 from gea.envs.registry import spec as env_spec
+from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
 from gea.train.distributed import DistributedContext, init_distributed, seed_everything, shutdown_distributed
 from gea.train.ppo.agent import PPOAgent, SmallNetAgent
 from gea.train.ppo.config import PPOConfig
-from gea.train.ppo.envs import VecEnv, make_rank_envs
-from gea.train.ppo.rollout import RolloutCollector
-from gea.train.ppo.trainer import PPOTrainer, TrainResult
+from gea.train.ppo.trainer import PPOTrainer, TrainResult, VecEnv
+
+
+def make_rank_envs(
+    env_ids: Sequence[str],
+    seed: int,
+    asynchronous: bool,
+    step_timeout: float | None,
+    env_kwargs: dict[str, Any],
+    imports: Sequence[str] = (),
+) -> VecEnv:
+    """One vector env for this rank: ``make_vec`` when every id is the same, else a ``MultiTaskVecEnv``.
+
+    ``imports``: modules that register envs outside ``gea`` (imported in every worker).
+    """
+    options = {"asynchronous": asynchronous, "seed": seed, "step_timeout": step_timeout, "imports": tuple(imports)}
+    if len(set(env_ids)) == 1:
+        return make_vec(env_ids[0], len(env_ids), **options, **env_kwargs)
+    return MultiTaskVecEnv(env_ids, env_kwargs, **options)
 
 
 def observation_space_of(envs: VecEnv) -> object:
@@ -26,7 +46,7 @@ def observation_space_of(envs: VecEnv) -> object:
 def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
     """The configured policy behind the ``PPOAgent`` interface."""
     policy = config.policy
-    if policy.kind == "small":
+    if isinstance(policy, SmallPolicyConfig):
         if policy.path:
             return SmallNetAgent.load(policy.path, env_ids, context.device)
         return SmallNetAgent.build(
@@ -54,20 +74,19 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         importlib.import_module(module)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
-    if config.algo == "iql" and config.policy.kind != "small":
-        raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
+        raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     envs = make_rank_envs(
         env_ids,
         config.seed + 10_007 * context.rank,
         config.asynchronous,
         config.step_timeout,
-        config.env_kwargs,
+        {"image_size": config.image_size, **config.env_kwargs},
         config.imports,
     )
     try:
         agent = build_agent(config, envs, env_ids, context)
-        collector = RolloutCollector(envs, agent, config.rollout_steps, config.gamma, config.gae_lambda)
-        return PPOTrainer(config, context, agent, collector).train()
+        return PPOTrainer(config, context, agent, envs).train()
     finally:
         envs.close()
         shutdown_distributed()

@@ -1,11 +1,17 @@
-"""The ``gea ppo`` loop: per rank, collect a rollout, update (PPO or an ablation), log, checkpoint; resumable."""
+"""The ``gea ppo`` iteration of one rank, top to bottom: collect a rollout, update, log, checkpoint; resumable.
+
+One iteration (``PPOTrainer.train_one_update``) reads in three files: this one (rollout collection, the PPO
+update and its loss), ``buffer`` (rollout storage, GAE, episode bookkeeping) and ``agent`` (what the policy does
+when acting and when re-scoring stored steps). Values are in return units when acting and bootstrapping, and in
+the critic's units (PopArt-normalized when the agent has PopArt) in the loss.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +19,26 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from omegaconf import OmegaConf
+from torch import nn
 
+from gea.agents.interface import split_observations
+from gea.envs.vector import GeaVectorEnv, MultiTaskVecEnv
 from gea.train.checkpoint import latest_checkpoint, rng_state, save_checkpoint
-from gea.train.distributed import DistributedContext, all_reduce_mean, all_reduce_sum, broadcast_module
+from gea.train.distributed import (
+    DistributedContext,
+    all_gather_cat,
+    all_reduce_gradients,
+    all_reduce_mean,
+    all_reduce_sum,
+    broadcast_module,
+)
 from gea.train.ppo.agent import PPOAgent
+from gea.train.ppo.buffer import EpisodeEnd, EpisodeStats, RolloutBuffer, episode_ends
 from gea.train.ppo.config import PPOConfig
 from gea.train.ppo.logging import RunLogger
-from gea.train.ppo.rollout import RolloutCollector
-from gea.train.ppo.update import kl_to_start, ppo_update
-from gea.train.ppo.variants import IQLTrainer, SuccessSFT
+
+SFTBatches = Iterator[list[dict[str, Any]]]
+VecEnv = GeaVectorEnv | MultiTaskVecEnv
 
 
 @dataclass
@@ -37,45 +54,149 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
-def sft_batches(config: PPOConfig, context: DistributedContext) -> Iterator[list[dict[str, Any]]] | None:
-    """Endless batches of dataset windows for the joint SFT term (None when no dataset is configured)."""
-    if not config.sft.dataset or config.sft.weight == 0:
-        return None
-    from gea.rollouts.dataset import WindowDataset
-
-    dataset = WindowDataset(
-        config.sft.dataset, context=1, seed=config.seed, rank=context.rank, world_size=context.world_size
-    )
-
-    def batches() -> Iterator[list[dict[str, Any]]]:
-        samples = iter(dataset)
-        while True:
-            yield [next(samples) for _ in range(config.sft.batch_size)]
-
-    return batches()
-
-
 class PPOTrainer:
-    """Owns the agent, optimizer, collector and logger of one rank; ``train()`` runs to ``total_steps``."""
+    """Owns the rank's envs, agent, optimizer and rollout buffer; ``train()`` runs to ``total_steps``."""
 
-    def __init__(
-        self, config: PPOConfig, context: DistributedContext, agent: PPOAgent, collector: RolloutCollector
-    ) -> None:
-        self.config, self.context, self.agent, self.collector = config, context, agent, collector
+    def __init__(self, config: PPOConfig, context: DistributedContext, agent: PPOAgent, envs: VecEnv) -> None:
+        self.config, self.context, self.agent, self.envs = config, context, agent, envs
         broadcast_module(agent.module)
         parameters = [parameter for parameter in agent.module.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(parameters, lr=config.lr, eps=config.adam_eps, fused=True)
         self.steps_per_update = config.batch_per_rank * context.world_size
         self.total_updates = max(1, math.ceil(config.total_steps / self.steps_per_update))
+        self.num_envs = envs.num_envs
+        self.buffer = RolloutBuffer(config.rollout_steps, self.num_envs, next(agent.module.parameters()).device)
+        self.stats = EpisodeStats(self.num_envs)
+        self.observations: Any = None
+        self.restarts = 0
         self.sft = sft_batches(config, context)
-        self.success_sft = SuccessSFT(config, agent, self.optimizer) if config.algo == "success_sft" else None
-        self.iql = IQLTrainer(config, agent, self.optimizer) if config.algo == "iql" else None
+        self.ablation = make_ablation(config, agent, self.optimizer)
         self.update_index = 0
         self.history: list[dict[str, float]] = []
         self.out_dir = Path(config.out_dir)
         self.checkpoints = self.out_dir / "checkpoints"
 
-    # ---------------------------------------------------------------------------------------- resume
+    # ---------------------------------------------------------------------------------------- loop
+    def train(self) -> TrainResult:
+        """Collect and update until ``total_steps`` env steps (over all ranks) are done."""
+        self.maybe_resume()
+        logger = RunLogger(self.out_dir, self.context.is_main, self.config, self.total_updates * self.steps_per_update)
+        logger.progress.update(self.update_index * self.steps_per_update)
+        self.reset_envs(seed=self.config.seed + 10_007 * self.context.rank + 1_000_003 * self.update_index)
+        start, start_update = time.perf_counter(), self.update_index
+        try:
+            while self.update_index < self.total_updates:
+                metrics = self.train_one_update()
+                self.update_index += 1
+                elapsed = time.perf_counter() - start
+                metrics["fps"] = (self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9)
+                self.history.append({"step": float(self.update_index * self.steps_per_update), **metrics})
+                logger.log(self.update_index * self.steps_per_update, metrics, self.steps_per_update)
+                last = self.update_index == self.total_updates
+                if self.config.checkpoint_every > 0 and (self.update_index % self.config.checkpoint_every == 0 or last):
+                    self.save()
+        finally:
+            logger.close()
+        if self.context.is_main:
+            self.agent.export(self.out_dir / "policy")
+        return self.result(time.perf_counter() - start, start_update)
+
+    def train_one_update(self) -> dict[str, float]:
+        """One rollout and one update of the configured algorithm; returns the metrics to log."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        buffer = self.collect_rollout()
+        metrics = self.episode_metrics()
+        if self.config.log_kl_start:
+            metrics["kl_start"] = kl_to_start(self.agent, buffer, self.config.batch_per_rank // self.config.minibatches)
+        if self.ablation is not None:
+            losses = self.ablation.update(buffer, self.stats)
+        else:
+            losses = ppo_update(self.agent, self.optimizer, buffer, self.config, self.sft)
+        averaged = all_reduce_mean(torch.tensor(list(losses.values()), dtype=torch.float64))
+        metrics.update(zip(losses, averaged.tolist(), strict=True))
+        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+        metrics["worker_restarts"] = float(self.restarts)
+        return metrics
+
+    # ---------------------------------------------------------------------------------------- rollout
+    def reset_envs(self, seed: int) -> None:
+        """Start fresh episodes in every env."""
+        self.observations, _ = self.envs.reset(seed=seed)
+        self.agent.reset(np.ones(self.num_envs, dtype=bool))
+
+    def collect_rollout(self) -> RolloutBuffer:
+        """Act and step ``rollout_steps`` times in every env, then compute advantages and returns (GAE)."""
+        buffer = self.buffer
+        for step in range(buffer.steps):
+            acted = self.agent.act(self.observations)
+            buffer.add(step, acted.inputs, acted.log_prob, acted.value, acted.tasks, self.stats.episode_ids.copy())
+            observations, rewards, terminated, truncated, infos = self.envs.step(acted.env_actions)
+            ends = episode_ends(terminated, truncated, infos)
+            learning_rewards = self.bootstrap_truncated(rewards, ends)
+            successes = np.zeros(self.num_envs, dtype=bool)
+            for end in ends:
+                successes[end.index] = end.success
+                self.restarts += int(end.restarted)
+            done = terminated | truncated
+            buffer.add_outcome(step, learning_rewards, done, successes)
+            self.stats.step(rewards, ends)
+            if done.any():
+                self.agent.reset(done)
+            self.observations = observations
+        last_value = self.agent.value_of(split_observations(self.observations), list(range(self.num_envs)))
+        buffer.finish(last_value.to(buffer.device), self.config.gamma, self.config.gae_lambda)
+        return buffer
+
+    def bootstrap_truncated(self, rewards: np.ndarray, ends: list[EpisodeEnd]) -> np.ndarray:
+        """``r + gamma * V(final_obs)`` where an episode was cut off (time limit or a restarted worker)."""
+        cut = [end for end in ends if end.truncated and end.final_obs is not None]
+        if not cut:
+            return rewards
+        values = self.agent.value_of([end.final_obs for end in cut], [end.index for end in cut]).cpu().numpy()
+        rewards = rewards.copy()
+        for end, value in zip(cut, values, strict=True):
+            rewards[end.index] += self.config.gamma * float(value)
+        return rewards
+
+    # ---------------------------------------------------------------------------------------- bookkeeping
+    def learning_rate(self) -> float:
+        """The learning rate of the current update (linearly annealed to 0 with ``anneal_lr``)."""
+        if not self.config.anneal_lr:
+            return self.config.lr
+        return self.config.lr * (1.0 - self.update_index / self.total_updates)
+
+    def episode_metrics(self) -> dict[str, float]:
+        """Return, success and length of the episodes that finished in this rollout, over all ranks."""
+        finished = self.stats.drain()
+        sums = torch.tensor(
+            [len(finished), sum(f[0] for f in finished), sum(f[2] for f in finished), sum(f[1] for f in finished)],
+            dtype=torch.float64,
+        )
+        count, total_return, successes, length = all_reduce_sum(sums).tolist()
+        if count == 0:
+            return {"episodes": 0.0}
+        return {
+            "episodes": count,
+            "return": total_return / count,
+            "success": successes / count,
+            "episode_length": length / count,
+        }
+
+    def result(self, elapsed: float, start_update: int) -> TrainResult:
+        """Summary of the run from the logged history (last 10 updates with finished episodes)."""
+        recent = [row for row in self.history if "return" in row][-10:]
+        return TrainResult(
+            global_step=self.update_index * self.steps_per_update,
+            updates=self.update_index,
+            episodes=int(sum(row.get("episodes", 0.0) for row in self.history)),
+            mean_return=float(np.mean([row["return"] for row in recent])) if recent else float("nan"),
+            success_rate=float(np.mean([row["success"] for row in recent])) if recent else float("nan"),
+            frames_per_second=(self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9),
+            history=self.history,
+        )
+
+    # ---------------------------------------------------------------------------------------- checkpoints
     def maybe_resume(self) -> None:
         """With ``resume=true``, load the newest checkpoint of ``out_dir`` (model, optimizer, RNG, counters)."""
         checkpoint = latest_checkpoint(self.checkpoints) if self.config.resume else None
@@ -111,83 +232,199 @@ class PPOTrainer:
         if self.context.distributed:
             dist.barrier()
 
-    # ---------------------------------------------------------------------------------------- loop
-    def train(self) -> TrainResult:
-        """Collect and update until ``total_steps`` env steps (over all ranks) are done."""
-        self.maybe_resume()
-        logger = RunLogger(self.out_dir, self.context.is_main, self.config, self.total_updates * self.steps_per_update)
-        logger.progress.update(self.update_index * self.steps_per_update)
-        self.collector.reset(seed=self.config.seed + 10_007 * self.context.rank + 1_000_003 * self.update_index)
-        start, start_update = time.perf_counter(), self.update_index
-        try:
-            while self.update_index < self.total_updates:
-                metrics = self.train_one_update()
-                self.update_index += 1
-                elapsed = time.perf_counter() - start
-                metrics["fps"] = (self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9)
-                self.history.append({"step": float(self.update_index * self.steps_per_update), **metrics})
-                logger.log(self.update_index * self.steps_per_update, metrics, self.steps_per_update)
-                last = self.update_index == self.total_updates
-                if self.config.checkpoint_every > 0 and (self.update_index % self.config.checkpoint_every == 0 or last):
-                    self.save()
-        finally:
-            logger.close()
-        if self.context.is_main:
-            self.agent.export(self.out_dir / "policy")
-        return self.result(time.perf_counter() - start, start_update)
 
-    def train_one_update(self) -> dict[str, float]:
-        """One rollout and one update of the configured algorithm; returns the metrics to log."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate()
-        buffer = self.collector.collect()
-        metrics = self.episode_metrics()
-        if self.config.log_kl_start:
-            metrics["kl_start"] = kl_to_start(self.agent, buffer, self.config.batch_per_rank // self.config.minibatches)
-        if self.success_sft is not None:
-            losses = self.success_sft.update(buffer, self.collector.stats)
-        elif self.iql is not None:
-            losses = self.iql.update(buffer)
-        else:
-            losses = ppo_update(self.agent, self.optimizer, buffer, self.config, self.sft)
-        averaged = all_reduce_mean(torch.tensor(list(losses.values()), dtype=torch.float64))
-        metrics.update(zip(losses, averaged.tolist(), strict=True))
-        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-        metrics["worker_restarts"] = float(self.collector.restarts)
-        return metrics
+# -------------------------------------------------------------------------------------------- update
+def ppo_update(
+    agent: PPOAgent,
+    optimizer: torch.optim.Optimizer,
+    buffer: RolloutBuffer,
+    config: PPOConfig,
+    sft_batches: SFTBatches | None = None,
+    permutation: Callable[[int], torch.Tensor] = torch.randperm,
+) -> dict[str, float]:
+    """``config.epochs`` passes over the rollout in ``config.minibatches`` shuffled minibatches of clipped PPO
+    (plus ``config.sft.weight`` x the SFT loss on a batch of dataset windows, when ``sft_batches`` is given)."""
+    targets, old_values = critic_targets(agent, buffer)
+    old_log_probs, advantages = buffer.flat(buffer.log_probs), buffer.flat(buffer.advantages)
+    size = len(targets)
+    minibatch = size // config.minibatches
+    stats = UpdateStats()
+    for _ in range(config.epochs):
+        order = permutation(size).to(targets.device)
+        for start in range(0, size, minibatch):
+            index = order[start : start + minibatch]
+            evaluated = agent.evaluate(buffer.inputs.gather(index))
+            terms = MinibatchTerms(
+                new_log_prob=evaluated.log_prob,
+                old_log_prob=old_log_probs[index],
+                advantages=advantages[index],
+                new_value=evaluated.value,
+                old_value=old_values[index],
+                target=targets[index],
+                entropy=evaluated.entropy,
+            )
+            out = ppo_loss(
+                terms,
+                config.clip,
+                config.value_coef,
+                config.entropy_coef,
+                config.clip_value,
+                config.normalize_advantages,
+            )
+            loss = out.loss
+            if sft_batches is not None:
+                sft = agent.sft_loss(next(sft_batches))
+                loss = loss + config.sft.weight * sft
+                stats.add(sft_loss=sft.item())
+            grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm)
+            stats.add(
+                policy_loss=out.policy_loss.item(),
+                value_loss=out.value_loss.item(),
+                entropy=out.entropy.item(),
+                approx_kl=out.approx_kl.item(),
+                clip_fraction=out.clip_fraction.item(),
+                grad_norm=float(grad_norm),
+            )
+    return stats.means()
 
-    def learning_rate(self) -> float:
-        """The learning rate of the current update (linearly annealed to 0 with ``anneal_lr``)."""
-        if not self.config.anneal_lr:
-            return self.config.lr
-        return self.config.lr * (1.0 - self.update_index / self.total_updates)
 
-    def episode_metrics(self) -> dict[str, float]:
-        """Return, success and length of the episodes that finished in this rollout, over all ranks."""
-        finished = self.collector.stats.drain()
-        sums = torch.tensor(
-            [len(finished), sum(f[0] for f in finished), sum(f[2] for f in finished), sum(f[1] for f in finished)],
-            dtype=torch.float64,
-        )
-        count, total_return, successes, length = all_reduce_sum(sums).tolist()
-        if count == 0:
-            return {"episodes": 0.0}
-        return {
-            "episodes": count,
-            "return": total_return / count,
-            "success": successes / count,
-            "episode_length": length / count,
-        }
+def critic_targets(agent: PPOAgent, buffer: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns and acting-time values in the critic's units; moves PopArt statistics first (all ranks alike)."""
+    returns, values, tasks = buffer.flat(buffer.returns), buffer.flat(buffer.values), buffer.flat(buffer.tasks)
+    if agent.popart is None:
+        return returns, values
+    agent.popart.update(all_gather_cat(returns), all_gather_cat(tasks))
+    return agent.popart.normalize(returns, tasks), agent.popart.normalize(values, tasks)
 
-    def result(self, elapsed: float, start_update: int) -> TrainResult:
-        """Summary of the run from the logged history (last 10 updates with finished episodes)."""
-        recent = [row for row in self.history if "return" in row][-10:]
-        return TrainResult(
-            global_step=self.update_index * self.steps_per_update,
-            updates=self.update_index,
-            episodes=int(sum(row.get("episodes", 0.0) for row in self.history)),
-            mean_return=float(np.mean([row["return"] for row in recent])) if recent else float("nan"),
-            success_rate=float(np.mean([row["success"] for row in recent])) if recent else float("nan"),
-            frames_per_second=(self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9),
-            history=self.history,
-        )
+
+@dataclass
+class MinibatchTerms:
+    """What the loss needs for one minibatch. Log-probs are sums over an action's tokens (or its dimensions)."""
+
+    new_log_prob: torch.Tensor
+    old_log_prob: torch.Tensor
+    advantages: torch.Tensor
+    new_value: torch.Tensor  # in the critic's (normalized) units
+    old_value: torch.Tensor  # the acting-time value, same units
+    target: torch.Tensor  # returns, same units
+    entropy: torch.Tensor  # already normalized per environment (divided by its maximum entropy)
+
+
+@dataclass
+class LossOutput:
+    """The total loss and the numbers worth logging."""
+
+    loss: torch.Tensor
+    policy_loss: torch.Tensor
+    value_loss: torch.Tensor
+    entropy: torch.Tensor
+    approx_kl: torch.Tensor
+    clip_fraction: torch.Tensor
+
+
+def ppo_loss(
+    terms: MinibatchTerms,
+    clip: float,
+    value_coef: float,
+    entropy_coef: float,
+    clip_value: float | None = None,
+    normalize_advantages: bool = True,
+) -> LossOutput:
+    """PPO-clip (Schulman et al. 2017) over the summed log-probability of each action."""
+    advantages = terms.advantages
+    if normalize_advantages and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+    log_ratio = terms.new_log_prob - terms.old_log_prob
+    ratio = log_ratio.exp()
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1.0 - clip, 1.0 + clip)
+    policy_loss = torch.max(unclipped, clipped).mean()
+
+    if clip_value is None:
+        value_loss = 0.5 * (terms.new_value - terms.target).square().mean()
+    else:
+        value_clipped = terms.old_value + (terms.new_value - terms.old_value).clamp(-clip_value, clip_value)
+        worst = torch.max((terms.new_value - terms.target).square(), (value_clipped - terms.target).square())
+        value_loss = 0.5 * worst.mean()
+
+    entropy = terms.entropy.mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+
+    with torch.no_grad():
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()  # the k3 estimator of KL(old || new)
+        clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+    return LossOutput(loss, policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction)
+
+
+def optimizer_step(
+    agent: PPOAgent, optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float
+) -> torch.Tensor:
+    """Backward, average gradients over ranks, clip, step; returns the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    all_reduce_gradients(parameters)
+    norm = nn.utils.clip_grad_norm_(parameters, max_grad_norm, foreach=True)
+    optimizer.step()
+    agent.after_update()
+    return norm
+
+
+@dataclass
+class UpdateStats:
+    """Means over all minibatches of one update (averaged over ranks by the caller)."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, **numbers: float) -> None:
+        """Record one minibatch's numbers."""
+        for key, number in numbers.items():
+            self.values.setdefault(key, []).append(float(number))
+
+    def means(self) -> dict[str, float]:
+        """Mean of each recorded number."""
+        return {key: sum(numbers) / len(numbers) for key, numbers in self.values.items()}
+
+
+def kl_to_start(agent: PPOAgent, buffer: RolloutBuffer, chunk: int) -> float:
+    """Mean KL(current || start) on the rollout's states (k3 estimator on the sampled actions), over ranks."""
+    current = buffer.flat(buffer.log_probs)
+    reference = torch.cat(
+        [
+            agent.reference_log_prob(buffer.inputs.gather(torch.arange(start, min(start + chunk, len(current)))))
+            for start in range(0, len(current), chunk)
+        ]
+    ).to(current.device)
+    log_ratio = reference - current
+    return float(all_reduce_mean(((log_ratio.exp() - 1.0) - log_ratio).mean()))
+
+
+# -------------------------------------------------------------------------------------------- inputs
+def sft_batches(config: PPOConfig, context: DistributedContext) -> SFTBatches | None:
+    """Endless batches of dataset windows for the joint SFT term (None when no dataset is configured)."""
+    if not config.sft.dataset or config.sft.weight == 0:
+        return None
+    from gea.rollouts.dataset import WindowDataset
+
+    dataset = WindowDataset(
+        config.sft.dataset, context=1, seed=config.seed, rank=context.rank, world_size=context.world_size
+    )
+
+    def batches() -> SFTBatches:
+        samples = iter(dataset)
+        while True:
+            yield [next(samples) for _ in range(config.sft.batch_size)]
+
+    return batches()
+
+
+def make_ablation(config: PPOConfig, agent: PPOAgent, optimizer: torch.optim.Optimizer) -> Any:
+    """The update of ``algo=success_sft`` or ``algo=iql`` (``variants``), or None for PPO itself."""
+    if config.algo == "ppo":
+        return None
+    from gea.train.ppo.variants import IQLTrainer, SuccessSFT
+
+    return (
+        SuccessSFT(config, agent, optimizer) if config.algo == "success_sft" else IQLTrainer(config, agent, optimizer)
+    )

@@ -21,10 +21,9 @@ from gea.agents.small_nets import SmallActorCriticNet
 from gea.errors import ConfigError
 from gea.train.distributed import all_reduce_gradients, all_reduce_sum
 from gea.train.ppo.agent import PPOAgent, SmallNetAgent
-from gea.train.ppo.buffer import RolloutBuffer
+from gea.train.ppo.buffer import EpisodeStats, RolloutBuffer
 from gea.train.ppo.config import PPOConfig
-from gea.train.ppo.envs import EpisodeStats
-from gea.train.ppo.update import UpdateStats, optimizer_step
+from gea.train.ppo.trainer import UpdateStats, optimizer_step
 
 
 def take(inputs: Any, index: torch.Tensor) -> Any:
@@ -113,7 +112,7 @@ class IQLTrainer:
 
     def __init__(self, config: PPOConfig, agent: PPOAgent, optimizer: torch.optim.Optimizer) -> None:
         if not isinstance(agent, SmallNetAgent) or agent.net.log_std is not None:
-            raise ConfigError("algo=iql is implemented for policy.kind=small with discrete actions")
+            raise ConfigError("algo=iql is implemented for policy=small with discrete actions")
         self.config, self.agent, self.optimizer = config, agent, optimizer
         critic_config = replace(agent.net.config, popart=False)
         device = agent.device
@@ -123,8 +122,9 @@ class IQLTrainer:
         self.critic_optimizer = torch.optim.Adam([*self.q_nets.parameters(), *self.v_net.parameters()], lr=config.lr)
         self.replay: dict[str, torch.Tensor] | None = None
 
-    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+    def update(self, buffer: RolloutBuffer, stats: EpisodeStats) -> dict[str, float]:
         """Add the rollout to the replay data, then ``updates_per_rollout`` IQL steps on random batches."""
+        del stats  # every transition counts, whether its episode ended or not
         self._add(buffer)
         assert self.replay is not None
         iql, stats = self.config.iql, UpdateStats()
@@ -140,7 +140,7 @@ class IQLTrainer:
         """Transitions (s, a, r, done, s') of the rollout; the last step's s' is itself, masked by ``valid``."""
         inputs = buffer.inputs.tensors
         if inputs is None:
-            raise ConfigError("algo=iql needs tensor inputs (policy.kind=small)")
+            raise ConfigError("algo=iql needs tensor inputs (policy=small)")
         obs, action = inputs["obs"], inputs["action"]
         next_obs = torch.cat([obs[1:], obs[-1:]])
         valid = torch.ones_like(buffer.rewards)

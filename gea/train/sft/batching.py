@@ -19,11 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-import gea.envs
 from gea.agents.actions import ActionCodec
 from gea.agents.header_cache import distinct_headers
 from gea.agents.prompt import PromptBuilder, PromptRecord
-from gea.envs.spec import EmbodimentSpec
 
 IGNORE = -100
 
@@ -128,34 +126,15 @@ class SFTCollator:
     def __init__(self, prompts: PromptBuilder, codec: ActionCodec) -> None:
         self.prompts = prompts
         self.codec = codec
-        self._specs: dict[str, EmbodimentSpec] = {}
-
-    def spec(self, env_id: str) -> EmbodimentSpec:
-        """The (cached) embodiment spec of ``env_id``."""
-        if env_id not in self._specs:
-            self._specs[env_id] = gea.envs.spec(env_id)
-        return self._specs[env_id]
 
     def encode_window(
         self, window: Mapping[str, Any]
     ) -> tuple[list[int], list[int], list[bool], list[int], np.ndarray]:
         """Header ids, then ids, image-slot flags and labels of the window + target, and its (unpadded) images."""
-        spec = self.spec(window["embodiment"])
-        keep = np.asarray(window["mask"], bool)
-        images = np.asarray(window["images"])[keep]
-        actions = [action for action, valid in zip(window["actions"], keep, strict=True) if valid]
-        action_ids = [self.codec.encode(spec, action) for action in actions]
-        record = PromptRecord(
-            env_id=spec.id,
-            task=0,
-            header_ids=self.prompts.header_ids(spec, str(window["instruction"])),
-            images=images,
-            past_actions=action_ids[:-1],
-        )
+        record, target = PromptRecord.from_window(window, self.prompts, self.codec)
         ids, slots = self.prompts.layout(record, with_header=False)
-        target = action_ids[-1]
         labels = [IGNORE] * len(ids) + list(target)
-        return record.header_ids, ids + list(target), slots + [False] * len(target), labels, images
+        return record.header_ids, ids + list(target), slots + [False] * len(target), labels, record.images
 
     def __call__(self, windows: Sequence[Mapping[str, Any]]) -> SFTBatch:
         """Collate ``windows`` into one left-padded batch."""

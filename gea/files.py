@@ -1,4 +1,9 @@
-"""Crash-safe file writes (temporary file, fsync, rename) and file checksums."""
+"""Crash-safe file writes (temporary file, fsync, rename) and file checksums: the one home of atomic writes.
+
+Every file the platform writes for a reader to trust later (configs, reports, tokenizers, checkpoints' pointers,
+dataset shards and metadata) goes through ``atomic_write``: a reader sees the old file or the complete new one,
+never a half-written file.
+"""
 
 from __future__ import annotations
 
@@ -43,9 +48,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(text))
 
 
-def atomic_write_json(path: Path, document: Any) -> None:
-    """Write ``document`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+def atomic_write_json(path: Path, document: Any, indent: int = 2, sort_keys: bool = True) -> None:
+    """Write ``document`` as indented JSON to ``path`` atomically (values JSON cannot hold are written as text)."""
+    atomic_write_text(path, json.dumps(document, indent=indent, sort_keys=sort_keys, default=str) + "\n")
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
