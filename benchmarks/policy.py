@@ -226,7 +226,7 @@ def write_report(
             f"Command: `python benchmarks/policy.py --batch {args.batch} --context {args.context} "
             f"--steps {args.steps} --repeats {args.repeats} --threads {args.threads}`",
             "",
-            f"Tiny default model (LLaVA-OneVision class, SigLIP 2x64 + Qwen2 2x128), batch {args.batch} envs "
+            f"Tiny default model (LLaVA-OneVision, frozen EfficientNet-Lite0 + Qwen2 2x128), batch {args.batch} envs "
             f"({', '.join(ENV_IDS)} alternating), context c = {args.context}, greedy, {args.steps} env steps "
             f"per repeat after one warm-up step; torch threads = {args.threads}; both sides under "
             f"`torch.inference_mode()`. Device: {device}; torch {torch.__version__}.",
