@@ -26,6 +26,7 @@ from typing import Any
 from gea.config import load_job_config, save_config
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.table import format_table
 
@@ -111,6 +112,7 @@ class QuickstartConfig:
     sft: SFTSection = field(default_factory=SFTSection)
     ppo: PPOSection = field(default_factory=PPOSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
 
     def selected_tasks(self) -> list[SuiteTask]:
         """The suite's tasks, restricted to ``tasks`` when given (an unknown id is an error)."""
@@ -439,6 +441,7 @@ def summary_table(payload: dict[str, Any], labels: dict[str, str], markdown: boo
 
 def run_quickstart(config: QuickstartConfig) -> QuickstartResult:
     """Run (or resume) every stage, then return the timings and the evaluation payload."""
+    load_plugins(config.imports)  # every stage (and its workers) sees the plugins' envs and experts
     out = Path(config.out_dir)
     agent_names(config)  # unknown agent labels fail here, before any work
     if config.sft.action_tokenizer not in ("rvq", "uniform"):

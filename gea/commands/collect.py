@@ -21,6 +21,7 @@ HELP = """usage: gea collect [key=value ...]   (Hydra overrides of gea/configs/c
   image_size=64 image_format=png   observation size and encoding (png, jpeg, webp)
   out=data/expert seed=0      output folder and base seed
   resume=true                 continue an interrupted run without duplicating or losing episodes
+  imports=[my_envs]           your modules that register envs/experts (also imported by every worker)
 """
 
 

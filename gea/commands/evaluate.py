@@ -23,6 +23,7 @@ Overrides (Hydra syntax), e.g.:
   videos_per_task=1           mp4 videos of the first episodes of each task
   out_dir=outputs/eval        where everything is written
   trust_remote_code=false     run model code shipped inside a gea:<dir> checkpoint (only if you trust it)
+  imports=[my_envs]           your modules that register envs/experts (also imported by every worker)
 """
 
 

@@ -23,6 +23,7 @@ Overrides (Hydra syntax; see gea/configs/expert_train.yaml), e.g.:
   +env_kwargs.num_levels=200              adapter options for training and evaluation
   +train_env_kwargs.terminal_on_life_loss=true   adapter options for training only
   clip_rewards=true                       train on the sign of the reward (Atari)
+  imports=[my_envs]                       your modules that register envs (also imported by SB3's workers)
 Any SB3 zip can serve as an expert: gea eval agents=[sb3:/path/model.zip], or in Python
 gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP).
 """
@@ -72,7 +73,7 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
         return _train(argv[1:])
-    if argv[0] == "list" and len(argv) == 1:
+    if argv[0] == "list" and all(arg.startswith("imports=") for arg in argv[1:]):
         return _list()
     print(HELP)
     return 2

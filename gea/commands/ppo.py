@@ -23,6 +23,7 @@ Overrides (Hydra syntax), e.g.:
   sft.dataset=data/expert sft.weight=0.1         joint SFT loss on an episode dataset
   algo=ppo|success_sft|iql          PPO or an ablation on the policy's own rollouts
   resume=true out_dir=outputs/ppo   continue from the newest checkpoint in out_dir
+  imports=[my_envs]                 your modules that register envs (also imported by every env worker)
 """
 
 

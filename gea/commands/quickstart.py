@@ -26,6 +26,7 @@ Overrides, e.g.:
   'ppo.overrides=["policy.lora=false","epochs=4"]'   any further `gea ppo` setting
   suite.name=mine 'suite.tasks=[{env: "babyai:GoToObj", env_kwargs: {view: agent}, demos: 50}]'   your own tasks
   eval.episodes=8 eval.max_steps=100 'eval.agents=[random,expert,sft,sft+ppo]' eval.num_workers=2
+  imports=[my_envs]           your modules that register envs/experts (also imported by every worker)
 """
 
 

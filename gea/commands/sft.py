@@ -23,6 +23,7 @@ Overrides (Hydra syntax), e.g.:
   steps=2000 batch_size=8 grad_accum=4 optim.lr=1e-4 optim.warmup_fraction=0.1 optim.grad_clip=1.0
   strategy=ddp|fsdp device=auto out_dir=runs/sft save_every=500 resume=true stop_at=0
   eval.every=200 'eval.envs=[babyai:GoToRedBallNoDists]' eval.episodes=2
+  imports=[my_envs]           your modules that register envs/experts
 """
 
 

@@ -11,7 +11,8 @@ USAGE = """usage: gea tokenizer fit data=PATH [out=DIR] [tokenizer=rvq_small|rvq
 Trains the residual VQ-VAE action tokenizer on continuous actions from a .npy/.npz file or a Parquet
 episode dataset folder; writes DIR/tokenizer (safetensors + json), DIR/metrics.json (held-out MSE),
 DIR/tensorboard and DIR/config.yaml. Keys: see gea/configs/tokenizer_fit.yaml, e.g. train.steps=2000
-train.lr=1e-3 train.seed=1 tokenizer.num_quantizers=3 holdout_fraction=0.1 progress=false."""
+train.lr=1e-3 train.seed=1 tokenizer.num_quantizers=3 holdout_fraction=0.1 progress=false
+imports=[my_envs] (your modules that register envs)."""
 
 
 def main(argv: list[str]) -> int:

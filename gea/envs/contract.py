@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.errors import InvalidActionError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
 DEFAULT_IMAGE_SIZE = 64
 INSTRUCTION_MAX_LENGTH = 1024

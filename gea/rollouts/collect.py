@@ -10,11 +10,10 @@ duplicating nor losing episodes. A worker that dies is replaced and its episodes
 from __future__ import annotations
 
 import fnmatch
-import multiprocessing
 import time
 import zlib
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ import gea.envs
 from gea.agents.experts import has_expert
 from gea.config import save_config
 from gea.errors import ConfigError, EnvWorkerError
+from gea.plugins import load_plugins
+from gea.processes import worker_pool
 from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
@@ -76,6 +77,7 @@ class CollectConfig:
     task_episodes: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, episodes: N}]: per-task counts
     out: str = "data/expert"
     seed: int = 0
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
     resume: bool = False
     shard_max_rows: int = 10_000
     row_group_rows: int = 1_000
@@ -152,7 +154,7 @@ class _InlineExecutor:
 def _executor(num_envs: int) -> Any:
     if num_envs <= 0:
         return _InlineExecutor()
-    return ProcessPoolExecutor(num_envs, mp_context=multiprocessing.get_context("spawn"))
+    return worker_pool(num_envs)
 
 
 def task_kwargs(config: CollectConfig, env_id: str) -> dict[str, Any]:
@@ -258,6 +260,7 @@ class _Scheduler:
 
 def collect(config: CollectConfig) -> CollectResult:
     """Collect ``episodes_per_task`` (or the task's ``task_episodes``) expert episodes per task into ``config.out``."""
+    load_plugins(config.imports)
     tasks = resolve_tasks(config)
     _check_resume(config)
     out = Path(config.out)

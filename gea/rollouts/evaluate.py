@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from tqdm import tqdm
 import gea.envs
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
+from gea.processes import worker_pool
 from gea.rollouts.agents import make_agent
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
@@ -44,6 +45,7 @@ class EvalConfig:
     resume: bool = True
     out_dir: str = "outputs/eval"
     trust_remote_code: bool = False
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
 
     A missing simulator for a task that is not optional is an error naming what to install.
     """
+    load_plugins(config.imports)
     tasks = [
         task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
         for task in config.suite.tasks
@@ -211,8 +214,7 @@ def evaluate(config: EvalConfig) -> Iterator[tuple[TaskRun, TaskResult, bool]]:
         for run in pending:
             yield run, _evaluate_and_store(run, out_dir), False
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(config.num_workers, mp_context=context) as pool:
+    with worker_pool(config.num_workers) as pool:
         futures = {pool.submit(_evaluate_and_store, run, out_dir): run for run in pending}
         for future in as_completed(futures):
             yield futures[future], future.result(), False

@@ -9,6 +9,7 @@ from typing import Any
 
 from gea.config import save_config, to_dict
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
 from gea.tokenizers.data import load_actions
 from gea.tokenizers.rvq import ResidualVQTokenizer, RVQTrainConfig
 from gea.tokenizers.rvq_model import RVQConfig
@@ -25,6 +26,7 @@ class TokenizerFitConfig:
     progress: bool = True
     tokenizer: RVQConfig = field(default_factory=RVQConfig)
     train: RVQTrainConfig = field(default_factory=RVQTrainConfig)
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
 
 
 def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
@@ -34,6 +36,7 @@ def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    load_plugins(config.imports)
     out = Path(config.out)
     save_config(config, out / "config.yaml")
     data = load_actions(config.data, config.embodiment)

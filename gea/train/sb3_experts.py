@@ -42,6 +42,7 @@ from gea.agents.experts.sb3_expert import (
 from gea.config import save_config
 from gea.errors import ConfigError
 from gea.files import atomic_write, atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.episodes import EpisodeAgent, run_episode
 
 
@@ -81,6 +82,7 @@ class ExpertTrainConfig:
     eval_max_steps: int = 0
     progress: bool = True
     out_dir: str = ""
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
 
 
 class ImagePolicyInput(gym.ObservationWrapper[np.ndarray, Any, dict[str, Any]]):
@@ -112,6 +114,7 @@ class SignReward(gym.RewardWrapper[Any, Any]):
 
 def make_training_env(config: ExpertTrainConfig, rank: int) -> gym.Env[Any, Any]:
     """One training copy of the env: contract env -> image stack -> SB3 ``Monitor`` (true returns) -> rewards."""
+    load_plugins(config.imports)  # SB3's subprocess workers build their env here
     kwargs = {"image_size": config.image_size, **config.env_kwargs, **config.train_env_kwargs}
     env: gym.Env[Any, Any] = Monitor(ImagePolicyInput(gea.envs.make(config.env_id, **kwargs), config.frame_stack))
     if config.clip_rewards:
@@ -186,6 +189,7 @@ def train_expert(config: ExpertTrainConfig) -> dict[str, Any]:
 
     ``torch_threads`` applies while this runs; the previous torch thread count is restored afterwards.
     """
+    load_plugins(config.imports)
     _check(config)
     threads = torch.get_num_threads()
     if config.torch_threads:

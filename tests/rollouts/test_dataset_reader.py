@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.rollouts.dataset import DatasetWriter, EpisodeBuilder, WindowDataset, action_document
+from gea.spec import ContinuousActions, DiscreteActions
 
 ARM = ContinuousActions(2, (-1.0, -1.0), (1.0, 1.0))
 GRID = DiscreteActions(("left", "right", "forward"))

@@ -19,8 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import EnvEntry, add_entry, register_prefix
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 
 
 @dataclass

@@ -101,6 +101,7 @@ class SFTConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     progress: bool = True
+    imports: list[str] = field(default_factory=list)  # modules that register envs/experts (see gea.plugins)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
