@@ -114,6 +114,19 @@ def test_generic_adapter_follows_contract(env_id: str) -> None:
     env.close()
 
 
+def test_gym_ids_keep_gymnasiums_time_limit() -> None:
+    assert gea.envs.spec("gym:CartPole-v1").max_episode_steps == 500
+    assert gea.envs.spec("gym:MountainCar-v0").max_episode_steps == 200
+    env = gea.envs.make("gym:MountainCar-v0", render_mode=None)
+    env.reset(seed=0)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, _ = env.step(0)  # pushing left never reaches the flag
+        steps += 1
+    env.close()
+    assert truncated and not terminated and steps == 200
+
+
 def test_discrete_action_by_name_and_bad_actions() -> None:
     env = gea.envs.make("cartpole")
     env.reset(seed=0)
