@@ -132,3 +132,26 @@ def test_eval_knows_the_policy_file_name() -> None:
     from gea.rollouts.agents import GEA_POLICY_FILE
 
     assert GEA_POLICY_FILE == POLICY_FILE
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["ppo", "policy=mllm", "policy.path=/no/such/policy"], "policy.path=/no/such/policy does not exist"),
+        (["ppo", "policy.path=/no/such/net"], "policy.path=/no/such/net does not exist"),
+    ],
+)
+def test_ppo_checks_the_policy_path_before_starting_envs(
+    command: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, f"out_dir={tmp_path / 'out'}", "progress=false"]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sft_checks_init_before_building(tmp_path: Path) -> None:
+    from gea.train.sft.setup import build_policy
+
+    config = load_job_config("sft", SFTConfig, ["init=/no/such/policy", "data.paths=[unused]"])
+    with pytest.raises(ConfigError, match="init=/no/such/policy does not exist; give a policy folder"):
+        build_policy(config, ["babyai:GoToLocal"])
