@@ -49,14 +49,7 @@ class DatasetMeta:
     def load(cls, root: str | Path) -> DatasetMeta:
         """Read the metadata of the dataset at ``root``; raise ``DatasetError`` if it is not one."""
         root = Path(root)
-        info_file = meta_path(root, "info.json")
-        if not info_file.exists():
-            raise DatasetError(
-                f"{root} is not a gea episode dataset (no {info_file}); create one with `gea collect out=...`"
-            )
-        info = json.loads(info_file.read_text())
-        if info.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{info_file}: format is {info.get('format')!r}, expected {FORMAT_NAME!r}")
+        info = load_info(root)
         episodes = read_episodes(root)
         checksums_file = meta_path(root, "checksums.json")
         checksums = json.loads(checksums_file.read_text()) if checksums_file.exists() else {}
@@ -85,6 +78,19 @@ class DatasetMeta:
     def shard_files(self) -> list[str]:
         """Committed shard files, relative to the root, in order."""
         return sorted(set(self.episodes["shard"].to_pylist()))
+
+
+def load_info(root: Path) -> dict[str, Any]:
+    """``meta/info.json`` of the dataset at ``root``; raise ``DatasetError`` if it is not a gea episode dataset."""
+    info_file = meta_path(root, "info.json")
+    if not info_file.exists():
+        raise DatasetError(
+            f"{root} is not a gea episode dataset (no {info_file}); create one with `gea collect out=...`"
+        )
+    info = json.loads(info_file.read_text())
+    if info.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{info_file}: format is {info.get('format')!r}, expected {FORMAT_NAME!r}")
+    return info
 
 
 def read_episodes(root: Path) -> pa.Table:

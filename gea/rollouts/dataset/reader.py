@@ -1,8 +1,9 @@
 """Stream training windows from one or more episode datasets, mixed by weight and split across ranks.
 
-Memory is bounded by the block size, not the dataset size: the reader keeps one small entry per row
-group (never a frame index), reads ``block_row_groups`` row groups at a time, decodes their images
-once, and yields that block's windows in a seeded random order (a bounded shuffle).
+Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
+group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
+at a time, decodes their images once, and yields that block's windows in a seeded random order (a
+bounded shuffle). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
@@ -20,19 +21,33 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from gea.errors import ConfigError
-from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.layout import meta_path
+from gea.rollouts.dataset.meta import load_info
 from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
 
 DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """One row group of one shard, restricted to one embodiment's episodes."""
+class _Units:
+    """The row groups of one embodiment in one dataset, as compact arrays (a few bytes per row group).
 
-    shard: Path
-    row_group: int
-    windows: int
+    Unit ``i`` is row group ``row_group[i]`` of shard file ``root / shard_names[shard[i]]``, restricted to the
+    embodiment's episodes, which hold ``windows[i]`` steps.
+    """
+
+    root: Path
+    shard_names: tuple[str, ...]
+    shard: np.ndarray
+    row_group: np.ndarray
+    windows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.shard)
+
+    def path(self, unit: int) -> Path:
+        """The shard file of unit ``unit``."""
+        return self.root / self.shard_names[int(self.shard[unit])]
 
 
 class _Stream:
@@ -43,7 +58,7 @@ class _Stream:
         key: str,
         embodiment: str,
         action_kind: str,
-        units: list[_Unit],
+        units: _Units,
         seed: int,
         shard: tuple[int, int],
         block_row_groups: int,
@@ -58,24 +73,28 @@ class _Stream:
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
+        self._epoch_units: tuple[int, np.ndarray, bool] | None = None
 
-    def _my_units(self, epoch: int) -> tuple[list[_Unit], bool]:
-        """This shard's units for ``epoch``, and whether windows (not units) are split across shards."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
-        units = [self.units[i] for i in order]
-        if len(units) >= self.world:
-            return units[self.rank :: self.world], False
-        return units, True  # fewer row groups than shards: every shard reads all, keeps every world-th window
+    def _my_units(self, epoch: int) -> tuple[np.ndarray, bool]:
+        """This shard's unit numbers for ``epoch``, and whether windows (not units) are split across shards."""
+        if self._epoch_units is None or self._epoch_units[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
+            if len(order) >= self.world:
+                self._epoch_units = (epoch, order[self.rank :: self.world], False)
+            else:  # fewer row groups than shards: every shard reads all, keeps every world-th window
+                self._epoch_units = (epoch, order, True)
+        return self._epoch_units[1], self._epoch_units[2]
 
     def _load(self, epoch: int, block: int) -> bool:
         """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
         units, split_windows = self._my_units(epoch)
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
-        if not chosen:
+        if not len(chosen):
             return False
         tables = []
         for unit in chosen:
-            table = pq.ParquetFile(unit.shard).read_row_group(unit.row_group, columns=list(WINDOW_COLUMNS))
+            parquet = pq.ParquetFile(self.units.path(unit))
+            table = parquet.read_row_group(int(self.units.row_group[unit]), columns=list(WINDOW_COLUMNS))
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
         self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
         rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
@@ -117,16 +136,47 @@ def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _units(meta: DatasetMeta, embodiment: str) -> list[_Unit]:
-    episodes = meta.episodes.filter(pc.equal(meta.episodes["embodiment"], embodiment))
-    grouped = episodes.group_by(["shard", "row_group"]).aggregate([("length", "sum")])
-    ordered = grouped.sort_by([("shard", "ascending"), ("row_group", "ascending")])
-    return [
-        _Unit(meta.root / shard, int(group), int(windows))
-        for shard, group, windows in zip(
-            ordered["shard"].to_pylist(), ordered["row_group"].to_pylist(), ordered["length_sum"].to_pylist()
+def _units_by_embodiment(root: Path, batch_rows: int = 262_144) -> dict[str, _Units]:
+    """Each embodiment's row groups, summed from ``meta/episodes.parquet`` a batch of episodes at a time.
+
+    Strings stay dictionary-encoded and only numeric arrays are built, so startup time and memory grow with
+    the number of row groups, not with the text of the metadata.
+    """
+    path = meta_path(root, "episodes.parquet")
+    if not path.exists():
+        return {}
+    shard_ids: dict[str, int] = {}
+    embodiment_ids: dict[str, int] = {}
+    keys, sums = [], []
+    parquet = pq.ParquetFile(path, read_dictionary=["embodiment", "shard"])
+    columns = ["embodiment", "shard", "row_group", "length"]
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+        shard, embodiment = batch.column("shard"), batch.column("embodiment")
+        shard_map = np.array([shard_ids.setdefault(n, len(shard_ids)) for n in shard.dictionary.to_pylist()], np.int64)
+        embodiment_map = np.array(
+            [embodiment_ids.setdefault(n, len(embodiment_ids)) for n in embodiment.dictionary.to_pylist()], np.int64
         )
-    ]
+        # One int64 key per (embodiment, shard, row group): 8 + 32 + 24 bits.
+        key = (embodiment_map[embodiment.indices.to_numpy()] << 56) | (shard_map[shard.indices.to_numpy()] << 24)
+        key |= batch.column("row_group").to_numpy().astype(np.int64)
+        unique, inverse = np.unique(key, return_inverse=True)
+        keys.append(unique)
+        sums.append(np.bincount(inverse.reshape(-1), weights=batch.column("length").to_numpy(), minlength=len(unique)))
+    if not keys:
+        return {}
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    windows = np.bincount(inverse.reshape(-1), weights=np.concatenate(sums), minlength=len(unique)).astype(np.int64)
+    names = sorted(shard_ids)
+    name_rank = np.empty(len(names), np.int64)  # shard id -> position in name order
+    name_rank[[shard_ids[name] for name in names]] = np.arange(len(names))
+    embodiment_of, shard_of, group_of = unique >> 56, name_rank[(unique >> 24) & 0xFFFFFFFF], unique & 0xFFFFFF
+    result: dict[str, _Units] = {}
+    for embodiment, code in embodiment_ids.items():
+        mine = np.flatnonzero(embodiment_of == code)
+        mine = mine[np.lexsort((group_of[mine], shard_of[mine]))]  # ordered by (shard, row group)
+        shard, group = shard_of[mine].astype(np.int32), group_of[mine].astype(np.int32)
+        result[embodiment] = _Units(root, tuple(names), shard, group, windows[mine])
+    return result
 
 
 class WindowDataset(IterableDataset[dict[str, Any]]):
@@ -163,13 +213,14 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         self.context, self.seed, self.loop = context, seed, loop
         self.block_row_groups, self.decode_images = block_row_groups, decode_images
         self.rank, self.world_size = _default_shard(rank, world_size)
-        self._sources: list[tuple[str, str, str, list[_Unit], float]] = []
+        self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
-            meta = DatasetMeta.load(path)
-            for embodiment, document in sorted(meta.embodiments.items()):
-                units = _units(meta, embodiment)
+            info = load_info(path)
+            units_of = _units_by_embodiment(path)
+            for embodiment, document in sorted(info.get("embodiments", {}).items()):
+                units = units_of.get(embodiment)
                 share = weight * (embodiment_weights or {}).get(embodiment, 1.0)
-                if units and share > 0:
+                if units is not None and len(units) and share > 0:
                     key = f"{number}:{embodiment}"
                     self._sources.append((key, embodiment, document["action"]["kind"], units, share))
         if not self._sources:

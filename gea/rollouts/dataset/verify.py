@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gea.files import sha256_file
@@ -33,9 +34,8 @@ def verify(root: str, check_hashes: bool = True) -> VerifyReport:
     report = VerifyReport(episodes=meta.num_episodes, steps=meta.num_steps)
     committed = meta.shard_files()
     report.shards = len(committed)
-    lengths: dict[str, int] = {}
-    for shard, length in zip(meta.episodes["shard"].to_pylist(), meta.episodes["length"].to_pylist()):
-        lengths[shard] = lengths.get(shard, 0) + int(length)
+    per_shard = meta.episodes.group_by("shard").aggregate([("length", "sum")])
+    lengths = dict(zip(per_shard["shard"].to_pylist(), per_shard["length_sum"].to_pylist()))
     for shard in committed:
         path = meta.root / shard
         entry = meta.checksums.get(shard)
@@ -57,8 +57,8 @@ def verify(root: str, check_hashes: bool = True) -> VerifyReport:
             report.problems.append(
                 f"{path}: {rows} rows, but checksums.json says {entry['rows']} and episodes.parquet {lengths[shard]}"
             )
-    indices = meta.episodes["episode_index"].to_pylist()
-    if len(set(indices)) != len(indices):
+    indices = meta.episodes["episode_index"]
+    if pc.count_distinct(indices).as_py() != len(indices):
         report.problems.append(f"{meta.root}/meta/episodes.parquet: duplicate episode indices")
     folder = data_dir(meta.root)
     extra = sorted(p.name for p in folder.glob("*.parquet") if f"{folder.name}/{p.name}" not in committed)
