@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from gea.errors import ConfigError
-from gea.rollouts.dataset.layout import meta_path
-from gea.rollouts.dataset.meta import load_info
+from gea.rollouts.dataset.integrity import damaged, open_shard, read_row_group, shard_problems
+from gea.rollouts.dataset.meta import load_info, read_checksums, read_episode_index
 from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
 
 DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
@@ -93,8 +92,9 @@ class _Stream:
             return False
         tables = []
         for unit in chosen:
-            parquet = pq.ParquetFile(self.units.path(unit))
-            table = parquet.read_row_group(int(self.units.row_group[unit]), columns=list(WINDOW_COLUMNS))
+            path = self.units.path(unit)
+            shard = open_shard(path, self.units.root)
+            table = read_row_group(shard, path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
         self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
         rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
@@ -136,46 +136,32 @@ def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _units_by_embodiment(root: Path, batch_rows: int = 262_144) -> dict[str, _Units]:
-    """Each embodiment's row groups, summed from ``meta/episodes.parquet`` a batch of episodes at a time.
+def _units_by_embodiment(root: Path, index: pa.Table) -> dict[str, _Units]:
+    """Each embodiment's row groups and their step counts, from ``read_episode_index`` (dictionary-encoded).
 
-    Strings stay dictionary-encoded and only numeric arrays are built, so startup time and memory grow with
-    the number of row groups, not with the text of the metadata.
+    Only numeric arrays are built (no Python object per episode or row group), so startup time and memory grow
+    with the number of row groups at a few bytes each, not with the text of the metadata.
     """
-    path = meta_path(root, "episodes.parquet")
-    if not path.exists():
+    if index.num_rows == 0:
         return {}
-    shard_ids: dict[str, int] = {}
-    embodiment_ids: dict[str, int] = {}
-    keys, sums = [], []
-    parquet = pq.ParquetFile(path, read_dictionary=["embodiment", "shard"])
-    columns = ["embodiment", "shard", "row_group", "length"]
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
-        shard, embodiment = batch.column("shard"), batch.column("embodiment")
-        shard_map = np.array([shard_ids.setdefault(n, len(shard_ids)) for n in shard.dictionary.to_pylist()], np.int64)
-        embodiment_map = np.array(
-            [embodiment_ids.setdefault(n, len(embodiment_ids)) for n in embodiment.dictionary.to_pylist()], np.int64
-        )
-        # One int64 key per (embodiment, shard, row group): 8 + 32 + 24 bits.
-        key = (embodiment_map[embodiment.indices.to_numpy()] << 56) | (shard_map[shard.indices.to_numpy()] << 24)
-        key |= batch.column("row_group").to_numpy().astype(np.int64)
-        unique, inverse = np.unique(key, return_inverse=True)
-        keys.append(unique)
-        sums.append(np.bincount(inverse.reshape(-1), weights=batch.column("length").to_numpy(), minlength=len(unique)))
-    if not keys:
-        return {}
-    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    windows = np.bincount(inverse.reshape(-1), weights=np.concatenate(sums), minlength=len(unique)).astype(np.int64)
-    names = sorted(shard_ids)
-    name_rank = np.empty(len(names), np.int64)  # shard id -> position in name order
-    name_rank[[shard_ids[name] for name in names]] = np.arange(len(names))
-    embodiment_of, shard_of, group_of = unique >> 56, name_rank[(unique >> 24) & 0xFFFFFFFF], unique & 0xFFFFFF
+    shards, embodiments = index["shard"].chunk(0), index["embodiment"].chunk(0)
+    names = shards.dictionary.to_pylist()
+    name_rank = np.empty(len(names), np.int64)  # dictionary code -> position in name order
+    name_rank[np.argsort(names)] = np.arange(len(names))
+    shard = name_rank[shards.indices.to_numpy()]
+    group = index["row_group"].to_numpy().astype(np.int64)
+    length = index["length"].to_numpy()
+    codes = embodiments.indices.to_numpy()
     result: dict[str, _Units] = {}
-    for embodiment, code in embodiment_ids.items():
-        mine = np.flatnonzero(embodiment_of == code)
-        mine = mine[np.lexsort((group_of[mine], shard_of[mine]))]  # ordered by (shard, row group)
-        shard, group = shard_of[mine].astype(np.int32), group_of[mine].astype(np.int32)
-        result[embodiment] = _Units(root, tuple(names), shard, group, windows[mine])
+    for code, embodiment in enumerate(embodiments.dictionary.to_pylist()):
+        mine = codes == code
+        keys, inverse = np.unique((shard[mine] << 32) | group[mine], return_inverse=True)  # sorted: (shard, group)
+        windows = np.bincount(inverse.reshape(-1), weights=length[mine], minlength=len(keys)).astype(np.int64)
+        units = _Units(
+            root, tuple(sorted(names)), (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), windows
+        )
+        if len(units):
+            result[embodiment] = units
     return result
 
 
@@ -215,8 +201,13 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         self.rank, self.world_size = _default_shard(rank, world_size)
         self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
-            info = load_info(path)
-            units_of = _units_by_embodiment(path)
+            root = Path(path)
+            info = load_info(root)
+            index = read_episode_index(root)
+            problems = shard_problems(root, index, read_checksums(root))
+            if problems:
+                raise damaged(root, problems)
+            units_of = _units_by_embodiment(root, index)
             for embodiment, document in sorted(info.get("embodiments", {}).items()):
                 units = units_of.get(embodiment)
                 share = weight * (embodiment_weights or {}).get(embodiment, 1.0)
