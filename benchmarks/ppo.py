@@ -152,15 +152,15 @@ class Run:
 
 def run_gea(setting: Setting, seed: int, threads: int, logging: str) -> Run:
     """Train with ``gea.train.ppo.run_ppo`` (its defaults for logging ``on``)."""
+    from gea.agents.config import SmallPolicyConfig
     from gea.train.ppo import PPOConfig, run_ppo
-    from gea.train.ppo.config import PolicySection
 
     quiet = {"checkpoint_every": 0, "log_kl_start": False, "tensorboard": False, "progress": False}
     with tempfile.TemporaryDirectory() as out_dir:
         config = PPOConfig(
             envs=[setting.env_id],
             env_kwargs=setting.env_kwargs,
-            policy=PolicySection(kind="small", encoder=setting.encoder, observation=setting.observation),
+            policy=SmallPolicyConfig(encoder=setting.encoder, observation=setting.observation),
             num_envs=setting.num_envs,
             rollout_steps=setting.rollout_steps,
             epochs=setting.epochs,

@@ -1,12 +1,15 @@
-"""``gea dataset verify PATH`` / ``info PATH`` / ``import-minari`` / ``export-minari``: episode dataset tools."""
+"""``gea dataset verify|repair|info PATH``, ``import-minari``, ``export-minari``: episode dataset tools."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from gea.rollouts.dataset import DatasetMeta, export_minari, import_minari, verify
+from gea.rollouts.dataset.integrity import repair_hint
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,6 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("verify", help="check checksums, row counts and episode offsets")
     check.add_argument("path")
     check.add_argument("--no-hash", action="store_true", help="skip the sha256 check (row counts only)")
+    fix = sub.add_parser(
+        "repair", help="move damaged shards to PATH/quarantine/ and rewrite the metadata for what is left"
+    )
+    fix.add_argument("path")
     info = sub.add_parser("info", help="print totals, embodiments and action statistics")
     info.add_argument("path")
     importing = sub.add_parser("import-minari", help="convert a local Minari dataset into this format")
@@ -29,6 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _repair(path: str) -> int:
+    from gea.rollouts.dataset.repair import repair
+
+    report = repair(path)
+    for file, why in report.quarantined.items():
+        print(f"set aside {file}: {why}")
+    for file in report.rebuilt:
+        print(f"rebuilt {file} from the shards' footers")
+    for embodiment, count in sorted(Counter(str(row["embodiment"]) for row in report.dropped).items()):
+        print(f"removed {count} episodes of {embodiment} (listed in {path}/meta/dropped.json)")
+    assert report.meta is not None
+    meta = report.meta
+    print(f"ok: {meta.num_episodes} episodes, {meta.num_steps} steps in {len(meta.shard_files())} shards")
+    if report.dropped:
+        print(f"collect them again with the same settings: gea collect ... out={path} resume=true")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``gea dataset``."""
     args = _parser().parse_args(list(argv))
@@ -39,9 +64,12 @@ def main(argv: Sequence[str]) -> int:
         if not report.ok:
             for problem in report.problems:
                 print(f"error: {problem}")
+            print(repair_hint(Path(args.path), verified=True))
             return 1
         print(f"ok: {report.episodes} episodes, {report.steps} steps in {report.shards} shards")
         return 0
+    if args.action == "repair":
+        return _repair(args.path)
     if args.action == "info":
         meta = DatasetMeta.load(args.path)
         print(f"{meta.root}: {meta.num_episodes} episodes, {meta.num_steps} steps, {len(meta.shard_files())} shards")

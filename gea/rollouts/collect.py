@@ -27,10 +27,12 @@ from tqdm import tqdm
 import gea.envs
 from gea.agents.experts import has_expert
 from gea.config import save_config
+from gea.envs.contract import DEFAULT_IMAGE_SIZE, as_image_size
 from gea.errors import ConfigError, EnvWorkerError
 from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.repair import read_dropped
 from gea.rollouts.dataset.writer import DatasetWriter
 from gea.rollouts.expert_episode import EpisodeJob, collect_episode
 
@@ -68,7 +70,7 @@ class CollectConfig:
     max_attempts_factor: int = 3  # with success_only: at most factor x episodes_per_task attempts per task
     action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
     stop_on_success: bool = True  # end an episode at its first successful step
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     image_format: str = "png"  # png | jpeg | webp
     max_episode_steps: int | None = None  # default: the env's own limit
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
@@ -195,7 +197,13 @@ def _check_resume(config: CollectConfig) -> None:
 class _Scheduler:
     """Decides which episode to run next and which finished ones to keep, in submission order."""
 
-    def __init__(self, config: CollectConfig, tasks: list[str], committed: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        config: CollectConfig,
+        tasks: list[str],
+        committed: list[dict[str, Any]],
+        dropped: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.config = config
         self.tasks = tasks
         self.wanted = {env_id: episodes_for(config, env_id) for env_id in tasks}
@@ -207,6 +215,13 @@ class _Scheduler:
             if row["embodiment"] in self.kept:
                 self.kept[row["embodiment"]] += 1
                 self.next_attempt[row["embodiment"]] = max(self.next_attempt[row["embodiment"]], row["attempt"] + 1)
+        # attempts whose episodes `gea dataset repair` removed with a damaged shard: run again first
+        done = {(row["embodiment"], row["attempt"]) for row in committed}
+        self.redo: dict[str, list[int]] = {env_id: [] for env_id in tasks}
+        for row in dropped or []:
+            key = (row["embodiment"], int(row["attempt"]))
+            if key[0] in self.redo and key not in done and key[1] not in self.redo[key[0]]:
+                self.redo[key[0]].append(key[1])
         self.in_flight = dict.fromkeys(tasks, 0)
         self.attempts = dict.fromkeys(tasks, 0)
         self.successes = dict.fromkeys(tasks, 0)
@@ -215,6 +230,9 @@ class _Scheduler:
         """The next episode worth running, or None if every task is done or has one in flight for each need."""
         for env_id in self.tasks:
             needed = self.wanted[env_id] - self.kept[env_id] - self.in_flight[env_id]
+            if needed > 0 and self.redo[env_id]:
+                self.in_flight[env_id] += 1
+                return self._job(env_id, self.redo[env_id].pop(0))
             if needed > 0 and self.next_attempt[env_id] < self.limit[env_id]:
                 attempt = self.next_attempt[env_id]
                 self.next_attempt[env_id] += 1
@@ -271,8 +289,11 @@ def collect(config: CollectConfig) -> CollectResult:
     )
     save_config(config, meta_path(out, "collect.yaml"))
     for env_id in tasks:
-        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
-    scheduler = _Scheduler(config, tasks, writer.committed.select(["embodiment", "attempt"]).to_pylist())
+        options = {"image_size": config.image_size, **config.env_kwargs, **task_kwargs(config, env_id)}
+        image_size = as_image_size(options["image_size"])
+        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id), image_size))
+    committed = writer.committed.select(["embodiment", "attempt"]).to_pylist()
+    scheduler = _Scheduler(config, tasks, committed, read_dropped(out) if config.resume else [])
     started, steps = time.perf_counter(), 0
     total = sum(scheduler.wanted.values())
     with tqdm(total=total, initial=total - scheduler.remaining, unit="ep", disable=not config.progress) as bar:

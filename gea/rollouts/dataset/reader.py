@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from gea.errors import ConfigError
+from gea.rollouts.dataset.integrity import open_shard, read_row_group
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
 
@@ -32,6 +32,7 @@ DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
 class _Unit:
     """One row group of one shard, restricted to one embodiment's episodes."""
 
+    root: Path
     shard: Path
     row_group: int
     windows: int
@@ -77,7 +78,8 @@ class _Stream:
             return False
         tables = []
         for unit in chosen:
-            table = pq.ParquetFile(unit.shard).read_row_group(unit.row_group, columns=list(WINDOW_COLUMNS))
+            shard = open_shard(unit.shard, unit.root)
+            table = read_row_group(shard, unit.shard, unit.root, unit.row_group, WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
         self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
         rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
@@ -124,7 +126,7 @@ def _units(meta: DatasetMeta, embodiment: str) -> list[_Unit]:
     grouped = episodes.group_by(["shard", "row_group"]).aggregate([("length", "sum")])
     ordered = grouped.sort_by([("shard", "ascending"), ("row_group", "ascending")])
     return [
-        _Unit(meta.root / shard, int(group), int(windows))
+        _Unit(meta.root, meta.root / shard, int(group), int(windows))
         for shard, group, windows in zip(
             ordered["shard"].to_pylist(), ordered["row_group"].to_pylist(), ordered["length_sum"].to_pylist()
         )
