@@ -18,7 +18,10 @@ from gea.plugins import IMPORTS_KEY, load_plugins, split_imports
 # command -> (module exposing ``main(argv) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("gea.commands.collect", "run experts across tasks and write an episode dataset (Hydra overrides)"),
-    "dataset": ("gea.commands.dataset", "verify, describe or convert an episode dataset (`dataset verify PATH`)"),
+    "dataset": (
+        "gea.commands.dataset",
+        "verify, repair, describe or convert an episode dataset (`dataset verify PATH`)",
+    ),
     "envs": ("gea.commands.envs", "list environments (`envs list`) or show one (`envs show ID`)"),
     "expert": ("gea.commands.expert", "train an SB3 PPO expert (`expert train ENV_ID`) or list them (`expert list`)"),
     "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),
