@@ -270,6 +270,7 @@ def run_sft(config: SFTConfig) -> SFTResult:
     try:
         trainer = SFTTrainer(config, context)
         if context.is_main:
+            print(f"sft: {context.describe()}; model {type(trainer.wrapped).__name__}", flush=True)
             save_config(config, Path(config.out_dir) / "config.yaml")
         if config.resume:
             trainer.resume()
