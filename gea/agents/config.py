@@ -64,7 +64,7 @@ class PolicyConfig:
     shared_prefix: bool = option(
         True,
         "run each distinct prompt header once per batch and share its keys/values (SFT, PPO re-scoring; off: every "
-        "row runs its full prompt, same result; needed with gradient checkpointing)",
+        "row runs its full prompt, same result; always so with gradient checkpointing and with FSDP)",
     )
     feature_cache_mb: int = option(
         512, "cache of a frozen tower's features per image (keyed by its bytes), in MB", minimum=0
