@@ -23,6 +23,7 @@ Overrides (Hydra syntax), e.g.:
   image_size=64                     observation size of every env
   sft.dataset=data/expert sft.weight=0.1         joint SFT loss on an episode dataset
   algo=ppo|success_sft|iql          PPO or an ablation on the policy's own rollouts
+  sync_frac=0.6 min_rollout_fraction=0.25      DD-PPO: end slow ranks' rollouts once 60% of ranks finished
   resume=true out_dir=outputs/ppo   continue from the newest checkpoint in out_dir
 """
 

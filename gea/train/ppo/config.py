@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -60,6 +61,8 @@ class PPOConfig:
     step_timeout: float | None = None
     total_steps: int = 100_000
     rollout_steps: int = 128
+    sync_frac: float = 1.0  # DD-PPO: end every rank's rollout once this fraction of ranks finished it (1.0: off)
+    min_rollout_fraction: float = 0.25  # a rank ended early still collects this fraction of rollout_steps
     epochs: int = 4
     minibatches: int = 4
     lr: float = 3e-4
@@ -93,6 +96,20 @@ class PPOConfig:
         if not isinstance(self.policy, SmallPolicyConfig | MLLMPolicyConfig):
             kind = type(self.policy).__name__
             raise ConfigError(f"policy must be a SmallPolicyConfig or MLLMPolicyConfig, got {kind}")
+        if not 0.0 < self.sync_frac <= 1.0 or not 0.0 < self.min_rollout_fraction <= 1.0:
+            raise ConfigError(
+                f"sync_frac and min_rollout_fraction must be in (0, 1], got {self.sync_frac} and "
+                f"{self.min_rollout_fraction} (habitat's DD-PPO uses sync_frac=0.6, min_rollout_fraction=0.25)"
+            )
+        if self.sync_frac < 1.0 and self.algo != "ppo":
+            raise ConfigError(
+                f"sync_frac < 1 (preempted rollouts) needs algo=ppo; algo={self.algo} uses whole rollouts"
+            )
+        if self.num_envs * math.ceil(self.min_rollout_fraction * self.rollout_steps) < self.minibatches:
+            raise ConfigError(
+                f"a preempted rollout of num_envs x ceil(min_rollout_fraction x rollout_steps) transitions must "
+                f"fill minibatches={self.minibatches}; raise min_rollout_fraction or lower minibatches"
+            )
         if (self.num_envs * self.rollout_steps) % self.minibatches:
             raise ConfigError(
                 f"num_envs x rollout_steps = {self.num_envs * self.rollout_steps} is not divisible by "
