@@ -8,6 +8,8 @@ bounded shuffle). ``benchmarks/results/data_scale.md`` measures it on 10M steps 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,14 +265,17 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Yield windows until every stream is finished (never, when looping)."""
         self._start()
-        weights = np.asarray([source[4] for source in self._sources], np.float64)
-        alive = np.ones(len(self._streams), bool)
-        while alive.any():
-            probabilities = np.where(alive, weights, 0.0)
-            choice = int(self._mixer.choice(len(self._streams), p=probabilities / probabilities.sum()))
+        weights = [source[4] for source in self._sources]
+        alive = list(range(len(self._streams)))
+        cumulative = list(itertools.accumulate(weights))
+        while alive:
+            # One uniform draw picks a live stream with probability proportional to its weight.
+            draw = self._mixer.random() * cumulative[-1]
+            choice = alive[min(bisect.bisect_right(cumulative, draw), len(alive) - 1)]
             sample = self._streams[choice].next(self.context)
             if sample is None:
-                alive[choice] = False
+                alive.remove(choice)
+                cumulative = list(itertools.accumulate(weights[index] for index in alive))
                 continue
             yield sample
 
