@@ -102,14 +102,14 @@ class Timer:
 
 def run_gea(setting: Setting, seed: int, threads: int) -> tuple[dict[str, float], list[tuple[float, float]]]:
     """Train with ``gea.train.ppo``; returns (frames/s, [(step, mean episode return)])."""
+    from gea.agents.config import SmallPolicyConfig
     from gea.train.ppo import PPOConfig, run_ppo
-    from gea.train.ppo.config import PolicySection
 
     with tempfile.TemporaryDirectory() as out_dir:
         config = PPOConfig(
             envs=[setting.env_id],
             env_kwargs=setting.env_kwargs,
-            policy=PolicySection(kind="small", encoder=setting.encoder, observation=setting.observation),
+            policy=SmallPolicyConfig(encoder=setting.encoder, observation=setting.observation),
             num_envs=setting.num_envs,
             rollout_steps=setting.rollout_steps,
             epochs=setting.epochs,

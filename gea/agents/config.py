@@ -1,4 +1,6 @@
-"""Structured configuration of the GEA policy (model, context, critic, efficiency options)."""
+"""The one policy schema: ``PolicyConfig`` (the GEA policy: model, context, critic, efficiency options), and the
+``policy=small|mllm`` choice of the training commands: ``SmallPolicyConfig`` (a from-scratch actor-critic) or
+``MLLMPolicyConfig`` (``PolicyConfig`` plus the checkpoint to start from)."""
 
 from __future__ import annotations
 
@@ -71,3 +73,42 @@ class PolicyConfig:
         if unknown:
             raise ConfigError(f"unknown policy config keys {sorted(unknown)}; valid keys: {sorted(names)}")
         return cls(**data)
+
+
+@dataclass
+class MLLMPolicyConfig(PolicyConfig):
+    """``policy=mllm``: the GEA policy, loaded from ``path`` (a folder written by ``save_pretrained``, e.g. an SFT
+    run's ``policy/``) or, when ``path`` is empty, built from ``model`` (``tiny`` = the offline tiny LLaVA-OneVision).
+
+    With ``path``, the checkpoint's own settings hold except ``lora``, ``trust_remote_code`` and any other field
+    set to a value other than its default.
+    """
+
+    path: str = ""
+
+    def checkpoint_overrides(self) -> dict[str, Any]:
+        """The fields that override a loaded checkpoint's settings (``GEAPolicy.from_pretrained(**overrides)``)."""
+        if self.model != PolicyConfig.model:
+            raise ConfigError(
+                f"policy.path={self.path} and policy.model={self.model} both name a model; keep one of them"
+            )
+        defaults, mine = PolicyConfig().to_dict(), self.policy_config().to_dict()
+        chosen = {key: getattr(self, key) for key, value in mine.items() if value != defaults[key]}
+        chosen.pop("trust_remote_code", None)
+        return {**chosen, "lora": self.lora}
+
+    def policy_config(self) -> PolicyConfig:
+        """The ``PolicyConfig`` part (what ``GEAPolicy.build`` takes)."""
+        return PolicyConfig(**{item.name: getattr(self, item.name) for item in fields(PolicyConfig)})
+
+
+@dataclass
+class SmallPolicyConfig:
+    """``policy=small``: a from-scratch actor-critic mirroring SB3's defaults (``encoder=mlp`` on ``proprio``, or
+    ``encoder=cnn``, the Nature CNN, on ``image``), for one action space; ``path`` continues a run's ``policy/``."""
+
+    path: str = ""
+    encoder: str = "mlp"
+    observation: str = "proprio"
+    hidden: int = 64
+    popart: bool = False

@@ -19,7 +19,8 @@ Overrides (Hydra syntax), e.g.:
   envs=[procgen:coinrun]            env ids every rank steps (repeated to num_envs)
   +rank_envs.1=[procgen:starpilot]  give rank 1 other envs (GEA splits its GPUs across tasks)
   num_envs=8 rollout_steps=128 epochs=4 minibatches=4 lr=3e-4 total_steps=1000000
-  policy.kind=mllm policy.path=runs/sft/policy   start the GEA policy from an SFT checkpoint
+  policy=mllm policy.path=runs/sft/policy        start the GEA policy from an SFT checkpoint
+  image_size=64                     observation size of every env
   sft.dataset=data/expert sft.weight=0.1         joint SFT loss on an episode dataset
   algo=ppo|success_sft|iql          PPO or an ablation on the policy's own rollouts
   resume=true out_dir=outputs/ppo   continue from the newest checkpoint in out_dir

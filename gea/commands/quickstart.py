@@ -21,9 +21,9 @@ Overrides, e.g.:
   image_size=32 seed=0            observation size and seed of every stage
   collect.episodes_per_task=12 collect.max_episode_steps=100
   tokenizer.steps=1500
-  sft.steps=300 sft.batch_size=16 sft.lr=1e-3 sft.context=1
+  sft.steps=300 sft.batch_size=16 sft.lr=1e-3 sft.context=1 sft.continuous_tokenizer=rvq|uniform
   'ppo.envs=[babyai:GoToLocal]' ppo.updates=3 ppo.num_envs=4 ppo.rollout_steps=32
-  'ppo.overrides=["policy.lora=false","epochs=4"]'   any further `gea ppo` setting
+  'ppo.overrides=["policy.lora.enabled=false","epochs=4"]'   any further `gea ppo` setting
   suite.name=mine 'suite.tasks=[{env: "babyai:GoToObj", env_kwargs: {view: agent}, demos: 50}]'   your own tasks
   eval.episodes=8 eval.max_steps=100 'eval.agents=[random,expert,sft,sft+ppo]' eval.num_workers=2
 """

@@ -27,6 +27,7 @@ from tqdm import tqdm
 import gea.envs
 from gea.agents.experts import has_expert
 from gea.config import save_config
+from gea.envs.contract import DEFAULT_IMAGE_SIZE, as_image_size
 from gea.errors import ConfigError, EnvWorkerError
 from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
@@ -69,7 +70,7 @@ class CollectConfig:
     max_attempts_factor: int = 3  # with success_only: at most factor x episodes_per_task attempts per task
     action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
     stop_on_success: bool = True  # end an episode at its first successful step
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     image_format: str = "png"  # png | jpeg | webp
     max_episode_steps: int | None = None  # default: the env's own limit
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
@@ -288,7 +289,9 @@ def collect(config: CollectConfig) -> CollectResult:
     )
     save_config(config, meta_path(out, "collect.yaml"))
     for env_id in tasks:
-        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
+        options = {"image_size": config.image_size, **config.env_kwargs, **task_kwargs(config, env_id)}
+        image_size = as_image_size(options["image_size"])
+        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id), image_size))
     committed = writer.committed.select(["embodiment", "attempt"]).to_pylist()
     scheduler = _Scheduler(config, tasks, committed, read_dropped(out) if config.resume else [])
     started, steps = time.perf_counter(), 0

@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
 from gea.rollouts.agents import make_agent, unavailable_reason
@@ -38,7 +39,7 @@ class EvalConfig:
     agents: list[str] = field(default_factory=lambda: ["random", "expert"])
     episodes: int | None = None
     seed: int = 0
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     end_on_success: bool = True
     videos_per_task: int = 1
     num_workers: int = 1

@@ -40,6 +40,7 @@ from gea.agents.experts.sb3_expert import (
     register_sb3_expert,
 )
 from gea.config import save_config
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
 from gea.files import atomic_write, atomic_write_json
 from gea.rollouts.episodes import EpisodeAgent, run_episode
@@ -67,7 +68,7 @@ class ExpertTrainConfig:
     clip_range: float = 0.1
     ent_coef: float = 0.01
     vf_coef: float = 0.5
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     frame_stack: int = 4
     clip_rewards: bool = False
     env_kwargs: dict[str, Any] = field(default_factory=dict)

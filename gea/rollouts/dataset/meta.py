@@ -72,6 +72,11 @@ class DatasetMeta:
         """Each embodiment's ``info.json`` entry (domain and action space)."""
         return dict(self.info.get("embodiments", {}))
 
+    def image_size(self, embodiment: str) -> tuple[int, int] | None:
+        """The ``(height, width)`` of ``embodiment``'s images as collected, or None when not recorded."""
+        size = self.embodiments.get(embodiment, {}).get("image_size")
+        return (int(size[0]), int(size[1])) if size else None
+
     @property
     def image_format(self) -> str:
         """Encoding of the ``image`` column."""

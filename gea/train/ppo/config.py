@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from gea.agents.config import MLLMPolicyConfig, SmallPolicyConfig
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
 
 ALGOS = ("ppo", "success_sft", "iql")
-
-
-@dataclass
-class PolicySection:
-    """Which policy to train.
-
-    ``kind=small``: a from-scratch actor-critic (``encoder`` mlp on ``proprio`` / cnn on ``image``).
-    ``kind=mllm``: the GEA policy, loaded from ``path`` (an SFT checkpoint written by ``save_pretrained``)
-    or built from ``model`` (``tiny`` = the offline tiny LLaVA-OneVision) when ``path`` is empty.
-    ``trust_remote_code``: run model code shipped with ``path`` or ``model`` (only if you trust its source).
-    """
-
-    kind: str = "small"
-    path: str = ""
-    encoder: str = "mlp"
-    observation: str = "proprio"
-    hidden: int = 64
-    popart: bool = False
-    model: str = "tiny"
-    trust_remote_code: bool = False
-    lora: bool = False
-    lora_rank: int = 128
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
 
 
 @dataclass
@@ -68,10 +46,13 @@ class IQLConfig:
 class PPOConfig:
     """Schema of ``gea ppo``: envs per rank, policy, PPO hyperparameters, checkpoints and logging."""
 
+    choices: ClassVar[dict[str, dict[str, type]]] = {"policy": {"small": SmallPolicyConfig, "mllm": MLLMPolicyConfig}}
+
     algo: str = "ppo"
-    policy: PolicySection = field(default_factory=PolicySection)
+    policy: Any = field(default_factory=SmallPolicyConfig)  # SmallPolicyConfig | MLLMPolicyConfig (policy=small|mllm)
     envs: list[str] = field(default_factory=lambda: ["cartpole"])
     rank_envs: dict[str, list[str]] = field(default_factory=dict)
+    image_size: int = DEFAULT_IMAGE_SIZE
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     num_envs: int = 8
@@ -109,8 +90,9 @@ class PPOConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ConfigError(f"algo must be one of {ALGOS}, got {self.algo!r}")
-        if self.policy.kind not in ("small", "mllm"):
-            raise ConfigError(f"policy.kind must be 'small' or 'mllm', got {self.policy.kind!r}")
+        if not isinstance(self.policy, SmallPolicyConfig | MLLMPolicyConfig):
+            kind = type(self.policy).__name__
+            raise ConfigError(f"policy must be a SmallPolicyConfig or MLLMPolicyConfig, got {kind}")
         if (self.num_envs * self.rollout_steps) % self.minibatches:
             raise ConfigError(
                 f"num_envs x rollout_steps = {self.num_envs * self.rollout_steps} is not divisible by "

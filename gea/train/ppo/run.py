@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from gea.agents.config import SmallPolicyConfig
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
@@ -45,7 +46,7 @@ def observation_space_of(envs: VecEnv) -> object:
 def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
     """The configured policy behind the ``PPOAgent`` interface."""
     policy = config.policy
-    if policy.kind == "small":
+    if isinstance(policy, SmallPolicyConfig):
         if policy.path:
             return SmallNetAgent.load(policy.path, env_ids, context.device)
         return SmallNetAgent.build(
@@ -73,14 +74,14 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         importlib.import_module(module)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
-    if config.algo == "iql" and config.policy.kind != "small":
-        raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
+        raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     envs = make_rank_envs(
         env_ids,
         config.seed + 10_007 * context.rank,
         config.asynchronous,
         config.step_timeout,
-        config.env_kwargs,
+        {"image_size": config.image_size, **config.env_kwargs},
         config.imports,
     )
     try:

@@ -69,7 +69,7 @@ class EvalDuringTraining:
     envs: list[str] = field(default_factory=list)
     episodes: int = 2
     max_steps: int = 100
-    image_size: int = 64
+    image_size: int | None = None  # None: the size the training data recorded for that env (else 64)
     seed: int = 10_000
 
 
