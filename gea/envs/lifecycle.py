@@ -24,7 +24,7 @@ class Closable(Protocol):
         """Release what it holds."""
 
 
-_OPEN: weakref.WeakSet[Closable] = weakref.WeakSet()
+_OPEN: dict[int, weakref.ref[Closable]] = {}  # id -> weak reference, in registration order
 
 
 def close_at_exit(resource: Closable) -> None:
@@ -34,19 +34,25 @@ def close_at_exit(resource: Closable) -> None:
     registers ``eglTerminate`` when it makes its first context); moving ``close_all`` to the newest place
     each time makes it run before them, while the renderers it closes can still be freed.
     """
-    _OPEN.add(resource)
+    key = id(resource)
+    _OPEN[key] = weakref.ref(resource, lambda _: _OPEN.pop(key, None))
     atexit.unregister(close_all)
     atexit.register(close_all)
 
 
 def forget(resource: Closable) -> None:
     """``resource`` has been closed: nothing to do for it at exit."""
-    _OPEN.discard(resource)
+    reference = _OPEN.get(id(resource))
+    if reference is not None and reference() is resource:
+        del _OPEN[id(resource)]
 
 
 def close_all() -> None:
-    """Close every registered resource, newest first (a pool before the envs it was built from)."""
-    for resource in reversed(list(_OPEN)):
+    """Close every registered resource still open, newest first."""
+    for reference in reversed(list(_OPEN.values())):
+        resource = reference()
+        if resource is None:
+            continue
         try:
             resource.close()
         except Exception as error:  # one failing close must not keep the others open; it is reported, not hidden
