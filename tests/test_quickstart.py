@@ -76,6 +76,7 @@ def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureF
     printed = capsys.readouterr().out
     assert printed.count("(done earlier: skipped)") == 5
     assert "sft+ppo" in printed and "babyai:GoToLocal" in printed
+    assert "metaworld:reach-v3, sft+ppo: not run: the PPO stage trained on babyai:GoToLocal only" in printed
     assert (out / "sft" / "policy").stat().st_mtime_ns == before
     changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY[:-1], "sft.steps=4"])
     assert is_done(changed, "tokenizer") and not is_done(changed, "sft") and not is_done(changed, "eval")
