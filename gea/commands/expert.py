@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from collections.abc import Sequence
 
 from gea.agents.experts.sb3_expert import PACKAGED_EXPERTS_DIR, RECORD_FILE, experts_dir
+from gea.config_help import help_text
 from gea.errors import MissingDependencyError
 from gea.table import format_table
 
-HELP = """usage: gea expert train ENV_ID [key=value ...]
-       gea expert list
-
-train  Train a Stable-Baselines3 PPO (CnnPolicy) expert on ENV_ID's image, evaluate it and a random
+USAGE = """usage: gea expert train ENV_ID [key=value ...]
+       gea expert list"""
+ABOUT = """train  Train a Stable-Baselines3 PPO (CnnPolicy) expert on ENV_ID's image, evaluate it and a random
        policy on the same seeds, and save <out_dir>/<env-slug>/{model.zip,expert.json,config.yaml,tensorboard/}.
        The expert is then used by `gea collect` / `gea eval agents=[expert]` for that env id.
 list   Show every expert: the RL experts shipped with the package and those trained into the experts folder
        (with their recorded returns), then the built-in scripted experts and the env ids they serve.
 
-The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts (out_dir="" means that folder).
-Overrides (Hydra syntax; see gea/configs/expert_train.yaml), e.g.:
-  total_timesteps=300000 n_envs=8 n_steps=128 batch_size=256 learning_rate=2.5e-4
-  image_size=64 frame_stack=4 seed=0 eval_episodes=10 torch_threads=2
-  +env_kwargs.num_levels=200              adapter options for training and evaluation
-  +train_env_kwargs.terminal_on_life_loss=true   adapter options for training only
-  clip_rewards=true                       train on the sign of the reward (Atari)
-Any SB3 zip can serve as an expert: gea eval agents=[sb3:/path/model.zip], or in Python
-gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP).
-"""
+The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts. Any SB3 zip can serve as an expert:
+gea eval agents=[sb3:/path/model.zip], or in Python gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP)."""
+
+
+def full_help() -> str:
+    """``gea expert --help``: usage and every option of ``gea expert train``."""
+    from gea.train.sb3_experts import ExpertTrainConfig
+
+    return help_text("expert_train", ExpertTrainConfig, USAGE, ABOUT)
 
 
 def _train(argv: Sequence[str]) -> int:
@@ -110,11 +110,11 @@ def _list() -> int:
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``gea expert``."""
     if not argv or argv[0] in ("-h", "--help") or any(arg in ("-h", "--help") for arg in argv):
-        print(HELP)
+        print(full_help())
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
         return _train(argv[1:])
     if argv[0] == "list" and len(argv) == 1:
         return _list()
-    print(HELP)
+    print(USAGE, file=sys.stderr)
     return 2

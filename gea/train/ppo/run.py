@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -74,6 +75,11 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         importlib.import_module(module)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
+    if config.policy.path and not Path(config.policy.path).exists():
+        raise ConfigError(
+            f"policy.path={config.policy.path} does not exist; give a policy folder (a gea ppo run's policy/, or for "
+            "policy=mllm a gea sft run's policy/), or leave it empty to start from a fresh policy"
+        )
     if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
         raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     envs = make_rank_envs(
