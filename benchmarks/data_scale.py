@@ -81,8 +81,8 @@ def synthetic_frames(rng: np.random.Generator, length: int, size: int, backgroun
 
 def write_dataset(root: Path, steps: int, min_episodes: int, image_size: int, seed: int) -> dict[str, Any]:
     """Write a two-embodiment synthetic dataset of at least ``steps`` steps and ``min_episodes`` episodes."""
-    from gea.envs.spec import ContinuousActions, DiscreteActions
     from gea.rollouts.dataset import DatasetWriter, EpisodeBuilder, action_document
+    from gea.spec import ContinuousActions, DiscreteActions
 
     specs = {
         "synthetic:grid": DiscreteActions(GRID_ACTIONS),

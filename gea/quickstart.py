@@ -26,6 +26,7 @@ from typing import Any
 from gea.config import apply_overrides, load_job_config, save_config
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.schema import option
 from gea.table import format_table
@@ -119,6 +120,9 @@ class QuickstartConfig:
     sft: SFTSection = option(factory=SFTSection, help="stage 3: SFT of the tiny GEA policy on all domains")
     ppo: PPOSection = option(factory=PPOSection, help="stage 4: PPO from the SFT policy")
     eval: EvalSection = option(factory=EvalSection, help="stage 5: random vs expert vs SFT vs SFT+PPO")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
     def selected_tasks(self) -> list[SuiteTask]:
         """The suite's tasks, restricted to ``tasks`` when given (an unknown id is an error)."""
@@ -465,6 +469,7 @@ def summary_table(payload: dict[str, Any], labels: dict[str, str], markdown: boo
 
 def run_quickstart(config: QuickstartConfig) -> QuickstartResult:
     """Run (or resume) every stage, then return the timings and the evaluation payload."""
+    load_plugins(config.imports)  # every stage (and its workers) sees the plugins' envs and experts
     out = Path(config.out_dir)
     agent_names(config)  # unknown agent labels fail here, before any work
     if config.sft.continuous_tokenizer not in ("rvq", "uniform"):

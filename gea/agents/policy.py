@@ -37,8 +37,8 @@ from gea.agents.prompt import PromptBuilder, PromptRecord, PromptTokens
 from gea.agents.text_tokenizer import build_text_tokenizer
 from gea.agents.value import ValueHead
 from gea.agents.vision.towers import EfficientNetTower, resolve_vision
-from gea.envs.spec import EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import EmbodimentSpec
 from gea.tokenizers.multi import ContinuousChoice
 
 POLICY_FILE = "gea_policy.json"

@@ -114,7 +114,7 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
         return _train(argv[1:])
-    if argv[0] == "list" and len(argv) == 1:
+    if argv[0] == "list" and all(arg.startswith("imports=") for arg in argv[1:]):
         return _list()
     print(USAGE, file=sys.stderr)
     return 2

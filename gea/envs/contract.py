@@ -10,8 +10,8 @@ import numpy as np
 from gymnasium import spaces
 
 from gea.envs.lifecycle import close_at_exit, forget
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.errors import ConfigError, InvalidActionError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
 DEFAULT_IMAGE_SIZE = 64
 INSTRUCTION_MAX_LENGTH = 1024

@@ -10,11 +10,10 @@ duplicating nor losing episodes. A worker that dies is replaced and its episodes
 from __future__ import annotations
 
 import fnmatch
-import multiprocessing
 import time
 import zlib
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from gea.agents.experts import has_expert
 from gea.config import save_config
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, as_image_size
 from gea.errors import ConfigError, EnvWorkerError
+from gea.plugins import load_plugins
+from gea.processes import worker_pool
 from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.images import IMAGE_FORMATS
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
@@ -90,6 +91,9 @@ class CollectConfig:
     shard_max_rows: int = option(10_000, "steps per Parquet shard", minimum=1)
     row_group_rows: int = option(1_000, "steps per Parquet row group", minimum=1)
     progress: bool = option(True, "show a progress bar")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 @dataclass
@@ -162,7 +166,7 @@ class _InlineExecutor:
 def _executor(num_envs: int) -> Any:
     if num_envs <= 0:
         return _InlineExecutor()
-    return ProcessPoolExecutor(num_envs, mp_context=multiprocessing.get_context("spawn"))
+    return worker_pool(num_envs)
 
 
 def task_kwargs(config: CollectConfig, env_id: str) -> dict[str, Any]:
@@ -284,6 +288,7 @@ class _Scheduler:
 
 def collect(config: CollectConfig) -> CollectResult:
     """Collect ``episodes_per_task`` (or the task's ``task_episodes``) expert episodes per task into ``config.out``."""
+    load_plugins(config.imports)
     tasks = resolve_tasks(config)
     _check_resume(config)
     out = Path(config.out)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,13 @@ import gea.envs
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
+from gea.processes import worker_pool
 from gea.rollouts.agents import check_agent, make_agent, unavailable_reason
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.schema import option
+from gea.spec import EmbodimentSpec
 
 RESULTS_SCHEMA_VERSION = 2
 STORED_RESULT_FORMAT = 2  # part of each stored result's fingerprint: results of older formats are recomputed
@@ -50,6 +52,9 @@ class EvalConfig:
     resume: bool = option(True, "reuse the results of tasks already finished with the same settings")
     out_dir: str = option("outputs/eval", "where results, report, plots and videos are written")
     trust_remote_code: bool = option(False, "run model code shipped inside a gea:<dir> checkpoint (if you trust it)")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [_at_cap(e, spec) for e in episodes])
 
 
-def _at_cap(episode: EpisodeResult, spec: gea.envs.EmbodimentSpec) -> EpisodeResult:
+def _at_cap(episode: EpisodeResult, spec: EmbodimentSpec) -> EpisodeResult:
     """Mark a truncation before the game's own step limit as the evaluation's ``max_steps`` cap."""
     own_limit = spec.max_episode_steps
     if episode.ended == "truncated" and own_limit is not None and episode.length < own_limit:
@@ -193,6 +198,7 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     An unknown env id or agent, a missing checkpoint, or a missing simulator for a task that is not optional is an
     error naming the fix, raised here, before any work.
     """
+    load_plugins(config.imports)
     tasks = [
         task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
         for task in config.suite.tasks
@@ -242,8 +248,7 @@ def evaluate(config: EvalConfig) -> Iterator[tuple[TaskRun, TaskResult, bool]]:
         for run in pending:
             yield run, _evaluate_and_store(run, out_dir), False
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(config.num_workers, mp_context=context) as pool:
+    with worker_pool(config.num_workers) as pool:
         futures = {pool.submit(_evaluate_and_store, run, out_dir): run for run in pending}
         for future in as_completed(futures):
             yield futures[future], future.result(), False

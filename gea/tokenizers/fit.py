@@ -9,6 +9,7 @@ from typing import Any
 
 from gea.config import save_config, to_dict
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
 from gea.schema import option
 from gea.tokenizers.data import load_actions
 from gea.tokenizers.rvq import ResidualVQTokenizer, RVQTrainConfig
@@ -26,6 +27,9 @@ class TokenizerFitConfig:
     progress: bool = option(True, "show a progress bar")
     tokenizer: RVQConfig = option(factory=RVQConfig, help="shape of the residual VQ-VAE")
     train: RVQTrainConfig = option(factory=RVQTrainConfig, help="its optimisation")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
@@ -35,6 +39,7 @@ def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:
     """
     from torch.utils.tensorboard import SummaryWriter
 
+    load_plugins(config.imports)
     out = Path(config.out)
     save_config(config, out / "config.yaml")
     data = load_actions(config.data, config.embodiment)

@@ -43,6 +43,7 @@ from gea.config import save_config
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
 from gea.files import atomic_write, atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.episodes import EpisodeAgent, run_episode
 from gea.schema import option
 
@@ -79,6 +80,9 @@ class ExpertTrainConfig:
     eval_max_steps: int = option(0, "step limit of an evaluation episode (0: the env's own)", minimum=0)
     progress: bool = option(True, "show progress bars")
     out_dir: str = option("", "where the expert is saved (empty: $GEA_EXPERTS_DIR, else ~/.cache/gea/experts)")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 class ImagePolicyInput(gym.ObservationWrapper[np.ndarray, Any, dict[str, Any]]):
@@ -110,6 +114,7 @@ class SignReward(gym.RewardWrapper[Any, Any]):
 
 def make_training_env(config: ExpertTrainConfig, rank: int) -> gym.Env[Any, Any]:
     """One training copy of the env: contract env -> image stack -> SB3 ``Monitor`` (true returns) -> rewards."""
+    load_plugins(config.imports)  # SB3's subprocess workers build their env here
     kwargs = {"image_size": config.image_size, **config.env_kwargs, **config.train_env_kwargs}
     env: gym.Env[Any, Any] = Monitor(ImagePolicyInput(gea.envs.make(config.env_id, **kwargs), config.frame_stack))
     if config.clip_rewards:
@@ -184,6 +189,7 @@ def train_expert(config: ExpertTrainConfig) -> dict[str, Any]:
 
     ``torch_threads`` applies while this runs; the previous torch thread count is restored afterwards.
     """
+    load_plugins(config.imports)
     _check(config)
     threads = torch.get_num_threads()
     if config.torch_threads:

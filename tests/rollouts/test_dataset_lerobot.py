@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from gea.commands.dataset import main as dataset_command
-from gea.envs.spec import ContinuousActions, DiscreteActions, TextActions
 from gea.errors import ConfigError
 from gea.rollouts.dataset import (
     DatasetError,
@@ -27,6 +26,7 @@ from gea.rollouts.dataset import (
     lerobot_io,
     verify,
 )
+from gea.spec import ContinuousActions, DiscreteActions, TextActions
 
 pytest.importorskip("pandas", reason="LeRobot's meta/tasks.parquet is written through pandas (gea[data])")
 

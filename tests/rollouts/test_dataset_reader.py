@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 import pytest
 from torch.utils.data import DataLoader
 
-from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
 from gea.rollouts.dataset.meta import read_episode_index
 from gea.rollouts.dataset.reader import _units_by_embodiment
+from gea.spec import ContinuousActions, DiscreteActions
 
 ARM = ContinuousActions(2, (-1.0, -1.0), (1.0, 1.0))
 GRID = DiscreteActions(("left", "right", "forward"))

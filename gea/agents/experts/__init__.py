@@ -1,7 +1,8 @@
 """Expert registry: scripted, bot and RL experts that act in a contract env using privileged state.
 
 An expert is created for one env id, lives in the same process as its env, and reads whatever it
-needs (simulator state, DOM, grid) from ``env.unwrapped``. Register one with ``@register_expert``.
+needs (simulator state, DOM, grid) from ``env.unwrapped``. Register one with ``@register_expert``; the registry
+fills itself on first use with the built-in experts and the modules of installed ``gea.plugins`` entry points.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 
 from gea.errors import UnknownEnvError
+from gea.plugins import load_entry_points
 
 
 class Expert(Protocol):
@@ -41,8 +43,10 @@ def register_expert(pattern: str) -> Callable[[ExpertFactory], ExpertFactory]:
 
 
 def _load_builtin_experts() -> None:
-    # Imported lazily: each module registers its experts on import.
+    # Imported lazily: each module registers its experts on import; then the installed plugins.
     from gea.agents.experts import builtin  # noqa: F401
+
+    load_entry_points()
 
 
 def has_expert(env_id: str) -> bool:

@@ -39,7 +39,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.errors import ConfigError, MissingDependencyError
 from gea.files import atomic_write_json
 from gea.rollouts.dataset.episode import Episode
@@ -49,6 +48,7 @@ from gea.rollouts.dataset.meta import DatasetError, DatasetMeta
 from gea.rollouts.dataset.scan import iter_episodes
 from gea.rollouts.dataset.stats import ContinuousStats
 from gea.rollouts.dataset.writer import DatasetWriter
+from gea.spec import ContinuousActions, DiscreteActions
 
 CODEBASE_VERSION = "v3.0"
 CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"

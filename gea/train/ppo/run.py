@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from gea.agents.config import SmallPolicyConfig
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
+from gea.plugins import load_plugins
 from gea.train.distributed import DistributedContext, init_distributed, seed_everything, shutdown_distributed
 from gea.train.ppo.agent import PPOAgent, SmallNetAgent
 from gea.train.ppo.config import PPOConfig
@@ -71,8 +71,7 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed + 1_000_003 * context.rank)
     env_ids = config.envs_for_rank(context.rank)
-    for module in config.imports:
-        importlib.import_module(module)
+    load_plugins(config.imports)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
     if config.policy.path and not Path(config.policy.path).exists():

@@ -108,6 +108,9 @@ class SFTConfig:
     keep_checkpoints: int = option(2, "newest checkpoints kept (0: all)", minimum=0)
     log_every: int = option(10, "optimizer steps between logged metrics", minimum=1)
     progress: bool = option(True, "show a progress bar")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
     def __post_init__(self) -> None:
         check_values(self)  # every option's minimum and choices (strategy, steps, batch_size, ...)
