@@ -29,7 +29,9 @@ class LoraConfig:
 class PolicyConfig:
     """Everything that defines a GEA policy besides its weights; saved as JSON with every checkpoint."""
 
-    model: str = option("tiny", "the MLLM: tiny (offline LLaVA-OneVision, random init), a local folder or a hub id")
+    model: str = option(
+        "tiny", "the MLLM: tiny (offline LLaVA-OneVision; random-init language model), a local folder or a hub id"
+    )
     trust_remote_code: bool = option(False, "run model code shipped with the model (only if you trust its source)")
     vision: str = option(
         "auto",
@@ -37,7 +39,13 @@ class PolicyConfig:
         "checkpoint's own for real models), siglip (the tiny model's random-init SigLIP) or efficientnet_lite0",
     )
     vision_resolution: int = option(
-        128, "EfficientNet-Lite0 input size in pixels (images are resized to it; 128 px gives a 4x4 map)", minimum=32
+        64,
+        "EfficientNet-Lite0 input size in pixels (images are resized to it; 64 px at stride 16: a 4x4 map)",
+        minimum=32,
+    )
+    vision_stride: int = option(
+        16,
+        "EfficientNet-Lite0 feature map: 16 = stage 5 (112 channels), 32 = the last stage (320 channels), 8 = stage 3",
     )
     context: int = option(3, "observations in the prompt (the last c, interleaved with their actions)", minimum=1)
     visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
@@ -71,6 +79,8 @@ class PolicyConfig:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
         if self.vision_resolution < 32:
             raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
+        if self.vision_stride not in (8, 16, 32):
+            raise ConfigError(f"vision_stride must be 8, 16 or 32, got {self.vision_stride}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
 

@@ -88,7 +88,7 @@ class SFTTrainer:
         self.image_sizes = dataset_image_sizes(config.data.weighted_paths())
         self.policy: GEAPolicy = build_policy(config, self.embodiments)
         self.policy.to(context.device)
-        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16)
+        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16, self.policy.shares_prefix)
         self.model.train()
         self.wrapped = wrap_model(self.model, config.strategy, context)
         self.optimizer = make_optimizer(self.model, config.optim)
