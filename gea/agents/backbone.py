@@ -164,7 +164,7 @@ class Backbone(nn.Module):
             self.feature_cache.put([keys[index] for index in missing], computed)
             for index, features in zip(missing, computed, strict=True):
                 found[index] = features
-        return torch.stack(found)  # type: ignore[arg-type]
+        return torch.stack(found).to(self.vision_dtype)  # type: ignore[arg-type]  # cached under autocast or not
 
     def _run_tower(self, images: torch.Tensor) -> torch.Tensor:
         pixels = self.preprocessing(images.to(self.embed_device)).to(self.vision_dtype)
