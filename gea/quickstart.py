@@ -357,9 +357,26 @@ def run_eval(config: QuickstartConfig) -> dict[str, Any]:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
-    _, skipped = plan_runs(evaluation)
+    runs, skipped = plan_runs(evaluation)
+    results += untuned_tasks(config, [run.task for run in runs])
     payload = write_report(evaluation, results, [task.env for task in skipped], out)
     return {"tasks": len(payload["tasks"])}
+
+
+def untuned_tasks(config: QuickstartConfig, tasks: list[SuiteTask]) -> list[Any]:
+    """SFT+PPO's entry on each task PPO did not train on: no episodes, and the reason, for the report."""
+    import gea.envs
+    from gea.rollouts.evaluate import TaskResult
+
+    tuned = agent_names(config).get("sft+ppo")
+    if tuned is None:
+        return []
+    reason = f"not run: the PPO stage trained on {', '.join(config.ppo.envs)} only (ppo.envs)"
+    untrained = {task.env: task for task in tasks if task.env not in config.ppo.envs}
+    return [
+        TaskResult(tuned, env_id, gea.envs.spec(env_id).domain, task.split, [], unavailable=reason)
+        for env_id, task in untrained.items()
+    ]
 
 
 RUNNERS: dict[str, Callable[[QuickstartConfig], dict[str, Any]]] = {

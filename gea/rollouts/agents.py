@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gea.agents.baselines import RandomAgent
-from gea.agents.experts import has_expert, make_expert
+from gea.agents.experts import has_expert, make_expert, missing_expert_reason
 from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
 
@@ -13,8 +13,15 @@ GEA_POLICY_FILE = "gea_policy.json"  # gea.agents.policy.POLICY_FILE (not import
 BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>", "gea-sample:<policy-dir>")
 
 
-def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = False) -> EpisodeAgent | None:
-    """Build the agent called ``name`` for ``env_id``; ``None`` when it does not apply to that task.
+def unavailable_reason(name: str, env_id: str) -> str | None:
+    """Why the agent called ``name`` cannot play ``env_id`` (e.g. no expert for it), or None when it can."""
+    if name == "expert" and not has_expert(env_id):
+        return missing_expert_reason(env_id)
+    return None
+
+
+def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = False) -> EpisodeAgent:
+    """Build the agent called ``name`` for ``env_id`` (``unavailable_reason`` says first whether it applies).
 
     ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task;
     ``sb3:<path>`` is the Stable-Baselines3 image policy saved at ``<path>`` (a zip, loaded without unpickling);
@@ -26,7 +33,7 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
     if name == "random":
         return RandomAgent(seed)
     if name == "expert":
-        return make_expert(env_id) if has_expert(env_id) else None
+        return make_expert(env_id)
     if name.startswith("sb3:"):
         from gea.agents.experts.sb3_expert import load_sb3_expert
 

@@ -24,12 +24,14 @@ from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
 from gea.plugins import load_plugins
 from gea.processes import worker_pool
-from gea.rollouts.agents import check_agent, make_agent
+from gea.rollouts.agents import check_agent, make_agent, unavailable_reason
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.schema import option
+from gea.spec import EmbodimentSpec
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
+STORED_RESULT_FORMAT = 2  # part of each stored result's fingerprint: results of older formats are recomputed
 
 
 @dataclass
@@ -78,19 +80,25 @@ class TaskRun:
             "seed": self.seed,
             "image_size": self.image_size,
             "end_on_success": self.end_on_success,
+            "format": STORED_RESULT_FORMAT,
         }
 
 
 @dataclass
 class TaskResult:
-    """All episodes of one agent on one task."""
+    """All episodes of one agent on one task; ``unavailable`` says why the agent could not play it (no episodes)."""
 
     agent: str
     env_id: str
     domain: str
     split: str
     episodes: list[EpisodeResult]
-    agent_available: bool = True
+    unavailable: str | None = None
+
+    @property
+    def agent_available(self) -> bool:
+        """Whether the agent played the task."""
+        return self.unavailable is None
 
     @property
     def success_rate(self) -> float:
@@ -122,9 +130,10 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     """Evaluate one agent on one task; records the first ``run.videos`` episodes as mp4."""
     spec = gea.envs.spec(run.task.env)
     seed = task_seed(run.seed, run.task.env)
+    reason = unavailable_reason(run.agent, run.task.env)
+    if reason is not None:
+        return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], unavailable=reason)
     agent = make_agent(run.agent, run.task.env, seed, run.trust_remote_code)
-    if agent is None:
-        return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
     options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
     env = gea.envs.make(run.task.env, **options)  # a task's own env_kwargs (e.g. image_size) win
     if run.videos > 0:
@@ -139,7 +148,22 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
         ]
     finally:
         env.close()
-    return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, episodes)
+    return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [_at_cap(e, spec) for e in episodes])
+
+
+def _at_cap(episode: EpisodeResult, spec: EmbodimentSpec) -> EpisodeResult:
+    """Mark a truncation before the game's own step limit as the evaluation's ``max_steps`` cap."""
+    own_limit = spec.max_episode_steps
+    if episode.ended == "truncated" and own_limit is not None and episode.length < own_limit:
+        return dataclasses.replace(episode, ended="step_cap")
+    return episode
+
+
+def missing_simulator_reason(env_id: str) -> str:
+    """Why a task whose simulator is not installed was skipped, with the install command."""
+    spec = gea.envs.spec(env_id)
+    how = spec.install_hint or f"pip install 'gea[{spec.extra}]'"
+    return f"simulator not installed ({', '.join(gea.envs.missing_modules(env_id))} missing): {how}"
 
 
 def load_result(path: Path, run: TaskRun) -> TaskResult | None:
@@ -234,10 +258,7 @@ def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
     """``evaluate`` behind a progress bar showing each task's status; results in suite order."""
     runs, skipped = plan_runs(config)
     for task in skipped:
-        reason = gea.envs.spec(task.env).install_hint or f"pip install 'gea[{gea.envs.spec(task.env).extra}]'"
-        tqdm.write(
-            f"skipped optional task {task.env}: {', '.join(gea.envs.missing_modules(task.env))} missing ({reason})"
-        )
+        tqdm.write(f"skipped optional task {task.env}: {missing_simulator_reason(task.env)}")
     finished: dict[tuple[str, str], TaskResult] = {}
     with tqdm(total=len(runs), desc="eval", unit="task") as bar:
         for run, result, reused in evaluate(config):
@@ -245,4 +266,6 @@ def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
             status = "reused" if reused else ("n/a" if not result.agent_available else f"{result.success_rate:.0%}")
             bar.set_postfix_str(f"{run.task.env} / {run.agent}: {status}")
             bar.update(1)
+            if result.unavailable is not None and not reused:
+                tqdm.write(f"{run.agent} has no result on {run.task.env}: {result.unavailable}")
     return [finished[(run.agent, run.task.env)] for run in runs]

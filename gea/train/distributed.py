@@ -105,9 +105,13 @@ def broadcast_module(module: nn.Module, src: int = 0) -> None:
             dist.broadcast(tensor.data, src)
 
 
-def all_reduce_gradients(parameters: Iterable[nn.Parameter]) -> None:
+def all_reduce_gradients(parameters: Iterable[nn.Parameter], weight: float | None = None) -> None:
     """Average the gradients of ``parameters`` over all ranks in one flat all-reduce (DD-PPO style).
 
+    Without ``weight`` every rank counts the same. With ``weight`` (this rank's number of samples, when each
+    rank's gradient is that of a mean loss over its own samples) the result is the per-sample average
+    ``sum_r weight_r * g_r / sum_r weight_r``: the gradient of the mean loss over the union of all ranks'
+    samples, also when ranks hold different numbers of them (DD-PPO's preempted rollouts).
     A parameter without a gradient on this rank counts as zero, so ranks whose batches touch different
     parameters (e.g. different embodiments' heads) stay in step.
     """
@@ -116,9 +120,15 @@ def all_reduce_gradients(parameters: Iterable[nn.Parameter]) -> None:
     params = [parameter for parameter in parameters if parameter.requires_grad]
     if not params:
         return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
+    grads = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+    if weight is None:
+        flat = torch.cat(grads)
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+    else:
+        total = torch.cat([*grads, torch.ones(1, dtype=grads[0].dtype, device=grads[0].device)]) * float(weight)
+        dist.all_reduce(total)  # the last entry becomes the sum of the weights
+        flat = total[:-1] / total[-1]
     offset = 0
     for parameter in params:
         count = parameter.numel()

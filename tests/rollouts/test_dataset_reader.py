@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
 from gea.rollouts.dataset.meta import read_episode_index
-from gea.rollouts.dataset.reader import _units_by_embodiment
+from gea.rollouts.dataset.reader import _sum_by_key, _units_by_embodiment
 from gea.spec import ContinuousActions, DiscreteActions
 
 ARM = ContinuousActions(2, (-1.0, -1.0), (1.0, 1.0))
@@ -130,3 +130,13 @@ def test_row_group_index_matches_the_episode_table(dataset: Path) -> None:
         order = [(found.shard_names[shard], int(group)) for shard, group in zip(found.shard, found.row_group)]
         assert order == sorted(order)
         assert all(found.path(unit).exists() for unit in range(len(found)))
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_sum_by_key_in_either_order(order: str) -> None:
+    keys, values = np.array([1, 1, 3, 3, 3, 7]), np.array([2, 3, 1, 1, 1, 5])
+    if order == "shuffled":
+        permutation = np.random.default_rng(0).permutation(len(keys))
+        keys, values = keys[permutation], values[permutation]
+    unique, sums = _sum_by_key(keys, values)
+    assert unique.tolist() == [1, 3, 7] and sums.tolist() == [5, 3, 5]

@@ -157,14 +157,23 @@ def _units_by_embodiment(root: Path, index: pa.Table) -> dict[str, _Units]:
     result: dict[str, _Units] = {}
     for code, embodiment in enumerate(embodiments.dictionary.to_pylist()):
         mine = codes == code
-        keys, inverse = np.unique((shard[mine] << 32) | group[mine], return_inverse=True)  # sorted: (shard, group)
-        windows = np.bincount(inverse.reshape(-1), weights=length[mine], minlength=len(keys)).astype(np.int64)
+        keys, windows = _sum_by_key((shard[mine] << 32) | group[mine], length[mine])  # ordered by (shard, group)
         units = _Units(
             root, tuple(sorted(names)), (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), windows
         )
         if len(units):
             result[embodiment] = units
     return result
+
+
+def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` in increasing order and the sum of ``values`` for each (linear when ``keys`` are
+    already sorted, as episodes are committed shard after shard)."""
+    if len(keys) and bool(np.all(keys[1:] >= keys[:-1])):
+        starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+        return keys[starts], np.add.reduceat(values.astype(np.int64), starts)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse.reshape(-1), weights=values, minlength=len(unique)).astype(np.int64)
 
 
 class WindowDataset(IterableDataset[dict[str, Any]]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -64,6 +65,10 @@ class PPOConfig:
     step_timeout: float | None = option(None, "seconds before a hung env worker is restarted (null: never)")
     total_steps: int = option(100_000, "env steps over all ranks", minimum=1)
     rollout_steps: int = option(128, "steps per env per rollout", minimum=1)
+    sync_frac: float = option(
+        1.0, "DD-PPO: end every rank's rollout once this fraction of ranks finished theirs (1: off; habitat 0.6)"
+    )
+    min_rollout_fraction: float = option(0.25, "a rank whose rollout is ended early still collects this fraction")
     epochs: int = option(4, "passes over each rollout", minimum=1)
     minibatches: int = option(4, "minibatches per pass (must divide num_envs x rollout_steps)", minimum=1)
     lr: float = option(3e-4, "Adam learning rate", minimum=0)
@@ -96,6 +101,20 @@ class PPOConfig:
         if not isinstance(self.policy, SmallPolicyConfig | MLLMPolicyConfig):
             kind = type(self.policy).__name__
             raise ConfigError(f"policy must be a SmallPolicyConfig or MLLMPolicyConfig, got {kind}")
+        if not 0.0 < self.sync_frac <= 1.0 or not 0.0 < self.min_rollout_fraction <= 1.0:
+            raise ConfigError(
+                f"sync_frac and min_rollout_fraction must be in (0, 1], got {self.sync_frac} and "
+                f"{self.min_rollout_fraction} (habitat's DD-PPO uses sync_frac=0.6, min_rollout_fraction=0.25)"
+            )
+        if self.sync_frac < 1.0 and self.algo != "ppo":
+            raise ConfigError(
+                f"sync_frac < 1 (preempted rollouts) needs algo=ppo; algo={self.algo} uses whole rollouts"
+            )
+        if self.num_envs * math.ceil(self.min_rollout_fraction * self.rollout_steps) < self.minibatches:
+            raise ConfigError(
+                f"a preempted rollout of num_envs x ceil(min_rollout_fraction x rollout_steps) transitions must "
+                f"fill minibatches={self.minibatches}; raise min_rollout_fraction or lower minibatches"
+            )
         if (self.num_envs * self.rollout_steps) % self.minibatches:
             raise ConfigError(
                 f"num_envs x rollout_steps = {self.num_envs * self.rollout_steps} is not divisible by "
