@@ -18,7 +18,7 @@ HELP = """usage: gea collect [key=value ...]   (Hydra overrides of gea/configs/c
   expert=auto                 the registered expert, or package.module:factory
   success_only=false          keep only successful episodes (retries up to max_attempts_factor x)
   action_noise=0.0            noise on executed actions (recorded actions stay the expert's)
-  image_size=64 image_format=png   observation size and encoding (png, jpeg, webp)
+  image_size=64 image_format=png   observation size and encoding (png, jpeg, webp, raw: no decoding)
   out=data/expert seed=0      output folder and base seed
   resume=true                 continue an interrupted run without duplicating or losing episodes
 """

@@ -71,7 +71,7 @@ class CollectConfig:
     action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
     stop_on_success: bool = True  # end an episode at its first successful step
     image_size: int = DEFAULT_IMAGE_SIZE
-    image_format: str = "png"  # png | jpeg | webp
+    image_format: str = "png"  # png | jpeg | webp | raw (decode-free, lossless)
     max_episode_steps: int | None = None  # default: the env's own limit
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
     task_env_kwargs: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, kwarg: value, ...}]: per task

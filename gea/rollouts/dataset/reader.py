@@ -2,7 +2,8 @@
 
 Memory is bounded by the block size, not the dataset size: the reader keeps one small entry per row
 group (never a frame index), reads ``block_row_groups`` row groups at a time, decodes their images
-once, and yields that block's windows in a seeded random order (a bounded shuffle).
+once, and yields that block's windows in a seeded random order (a bounded shuffle). While a block's windows
+are yielded, a background thread reads and decodes the next block (at most two blocks in memory).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,8 @@ class _Stream:
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._ahead: tuple[tuple[int, int], Future[tuple[Block, np.ndarray] | None]] | None = None
 
     def _my_units(self, epoch: int) -> tuple[list[_Unit], bool]:
         """This shard's units for ``epoch``, and whether windows (not units) are split across shards."""
@@ -70,21 +74,34 @@ class _Stream:
             return units[self.rank :: self.world], False
         return units, True  # fewer row groups than shards: every shard reads all, keeps every world-th window
 
-    def _load(self, epoch: int, block: int) -> bool:
-        """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
+    def _read(self, epoch: int, block: int) -> tuple[Block, np.ndarray] | None:
+        """Block ``block`` of ``epoch`` (images decoded) and this shard's window order in it; None if the epoch has
+        no such block. Reads nothing but its arguments and fixed settings, so it can run on the prefetch thread."""
         units, split_windows = self._my_units(epoch)
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
         if not chosen:
-            return False
+            return None
         tables = []
         for unit in chosen:
             shard = open_shard(unit.shard, unit.root)
             table = read_row_group(shard, unit.shard, unit.root, unit.row_group, WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
-        self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
-        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
-        self._order = rows[rows % self.world == self.rank] if split_windows else rows
-        self._loaded = (epoch, block)
+        loaded = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
+        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(loaded))
+        return loaded, rows[rows % self.world == self.rank] if split_windows else rows
+
+    def _load(self, epoch: int, block: int) -> bool:
+        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block) and start reading the
+        next one on a background thread: Parquet decoding and image decoding release the GIL, so the next block
+        is read while this one's windows are cut."""
+        ahead, self._ahead = self._ahead, None
+        result = ahead[1].result() if ahead is not None and ahead[0] == (epoch, block) else self._read(epoch, block)
+        if result is None:
+            return False
+        (self._block, self._order), self._loaded = result, (epoch, block)
+        if self._prefetcher is None:
+            self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gea-window-reader")
+        self._ahead = ((epoch, block + 1), self._prefetcher.submit(self._read, epoch, block + 1))
         return True
 
     def next(self, context: int) -> dict[str, Any] | None:
