@@ -31,8 +31,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from gea.envs.registry import spec
-from gea.envs.spec import EmbodimentSpec
 from gea.envs.workers import DEFAULT_START_METHOD, EnvFn, WorkerPool, default_num_workers
+from gea.spec import EmbodimentSpec
 
 
 def resolve_num_workers(num_envs: int, asynchronous: bool, num_workers: int | None) -> int:
@@ -208,7 +208,8 @@ def make_vec(
             one); default one per available CPU core, at most ``num_envs``. ``0`` means in-process.
         step_timeout: seconds a worker may take per reset/step of all its envs before it is killed and
             restarted.
-        imports: modules each worker imports before building its env (envs registered outside ``gea``).
+        imports: modules each worker imports before building its env (envs registered outside ``gea``), besides
+            the plugins this process loaded (``gea.plugins.load_plugins``), which every worker imports anyway.
         start_method: ``multiprocessing`` start method; ``forkserver`` by default (``fork`` is unsafe with
             MuJoCo/EGL). As with any ``forkserver``/``spawn`` multiprocessing, a script that creates vector
             envs must do so under ``if __name__ == "__main__":`` (workers import the main module).

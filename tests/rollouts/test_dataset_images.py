@@ -6,12 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from gea.envs.spec import DiscreteActions
 from gea.errors import ConfigError
-from gea.rollouts.dataset import DatasetWriter, EpisodeBuilder, WindowDataset, action_document
+from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
 from gea.rollouts.dataset.images import decode_image, decode_images, encode_image
+from gea.rollouts.dataset.lerobot_io import export_lerobot, import_lerobot
+from gea.rollouts.dataset.scan import iter_episodes
+from gea.spec import DiscreteActions
 
 GRID = DiscreteActions(("left", "right", "forward"))
 
@@ -79,3 +82,14 @@ def test_reader_yields_the_same_windows_from_png_and_raw(tmp_path: Path) -> None
 
     png, raw = windows("png"), windows("raw")
     assert png == raw and len(raw) == 20
+
+
+def test_raw_datasets_cross_lerobot_as_png_and_come_back_raw(tmp_path: Path) -> None:
+    source = _dataset(tmp_path / "raw", "raw")
+    exported = export_lerobot(source, tmp_path / "lerobot")
+    data_file = next((exported / "data").rglob("*.parquet"))
+    (first,) = pq.read_table(data_file, columns=["observation.image"]).slice(0, 1).to_pylist()
+    assert first["observation.image"]["bytes"].startswith(b"\x89PNG")  # what LeRobot and HF datasets decode
+    back = import_lerobot(exported, tmp_path / "back", image_format="raw")
+    reread = [table.to_pylist() for table in iter_episodes(back)]
+    assert reread == [table.to_pylist() for table in iter_episodes(DatasetMeta.load(source))]

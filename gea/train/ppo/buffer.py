@@ -82,10 +82,15 @@ class InputStore:
 
 
 class RolloutBuffer:
-    """One rollout of ``steps`` x ``num_envs`` transitions plus what PPO derives from it."""
+    """One rollout of up to ``steps`` x ``num_envs`` transitions plus what PPO derives from it.
+
+    A rollout may end early (DD-PPO preemption): ``finish(..., filled=k)`` keeps the first k steps, and ``flat``
+    and everything derived from it see only those.
+    """
 
     def __init__(self, steps: int, num_envs: int, device: torch.device) -> None:
         self.steps, self.num_envs, self.device = steps, num_envs, device
+        self.filled = steps
 
         def zeros() -> torch.Tensor:
             return torch.zeros((steps, num_envs), device=device)
@@ -124,15 +129,21 @@ class RolloutBuffer:
             self.dones[step] = torch.from_numpy(dones).to(self.device, torch.float32)
         self.successes[step] = successes
 
-    def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float) -> None:
-        """Compute advantages and returns, bootstrapping from ``last_value`` of the next observation."""
-        self.advantages, self.returns = compute_gae(
-            self.rewards, self.values, self.dones, last_value, gamma, gae_lambda
+    def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float, filled: int | None = None) -> None:
+        """Compute advantages and returns over the first ``filled`` steps (default all), bootstrapping from
+        ``last_value`` of the observation that follows them."""
+        self.filled = self.steps if filled is None else filled
+        rows = slice(0, self.filled)
+        advantages, returns = compute_gae(
+            self.rewards[rows], self.values[rows], self.dones[rows], last_value, gamma, gae_lambda
         )
+        self.advantages, self.returns = torch.zeros_like(self.rewards), torch.zeros_like(self.rewards)
+        self.advantages[rows], self.returns[rows] = advantages, returns
 
     def flat(self, tensor: torch.Tensor) -> torch.Tensor:
-        """(T, N, ...) -> (T*N, ...) in step-major order (the order of ``InputStore.gather`` indices)."""
-        return tensor.reshape(-1, *tensor.shape[2:])
+        """The filled steps of a (T, N, ...) tensor as (filled*N, ...) in step-major order (the order of
+        ``InputStore.gather`` indices)."""
+        return tensor[: self.filled].reshape(-1, *tensor.shape[2:])
 
 
 @dataclass

@@ -35,6 +35,11 @@ def build_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     """The policy to fine-tune: loaded from ``config.init`` or built from ``config.policy`` for ``env_ids``
     (continuous actions through the fitted RVQ at ``config.action_tokenizer`` when given, else uniform bins)."""
     if config.init:
+        if not Path(config.init).exists():
+            raise ConfigError(
+                f"init={config.init} does not exist; give a policy folder written by save_pretrained "
+                "(e.g. runs/sft/policy), or leave init empty to build policy.model"
+            )
         policy = GEAPolicy.from_pretrained(config.init, trust_remote_code=config.policy.trust_remote_code)
         missing = [env_id for env_id in env_ids if env_id not in policy.codec.tokenizer.routes]
         if missing:
