@@ -89,6 +89,8 @@ class Block:
 
 def _pad(values: np.ndarray, pad: int, fill: float) -> np.ndarray:
     """A new array: ``pad`` entries of ``fill`` along the first axis, then ``values`` (a view into the block)."""
+    if pad == 0:
+        return values.copy()
     padded = np.empty((pad + len(values), *values.shape[1:]), dtype=values.dtype)
     padded[:pad] = fill
     padded[pad:] = values
