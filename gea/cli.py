@@ -2,15 +2,19 @@
 
 Job commands take Hydra overrides (``gea eval suite=quick episodes=5``); tool commands take flags
 (``gea envs show metaworld:reach-v3 --out frame.png``). ``gea <command> --help`` describes each.
+Every command takes ``imports=[module,...]``: modules that register environments and experts (``gea.plugins``),
+imported before the command runs and in every worker process it starts.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from gea.errors import GEAError
+from gea.plugins import IMPORTS_KEY, load_plugins, split_imports
 
 # command -> (module exposing ``main(argv) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,13 +33,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokenizer": ("gea.commands.tokenizer", "train the learned action tokenizer (`tokenizer fit data=PATH ...`)"),
 }
 
+OVERRIDE_COMMANDS = frozenset({"collect", "eval", "expert", "ppo", "quickstart", "sft", "tokenizer"})
+"""Commands that take Hydra overrides: their saved configs record ``imports`` too."""
+
 
 def usage() -> str:
     """The top-level help text."""
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: gea <command> [args]", "", "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "Run `gea <command> --help` for the arguments of one command."]
+    lines += ["", "Every command takes imports=[module,...]: your modules that register environments and experts."]
+    lines += ["Run `gea <command> --help` for the arguments of one command."]
     return "\n".join(lines)
 
 
@@ -49,12 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"gea: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    imports, rest = split_imports(rest)
+    if imports and name in OVERRIDE_COMMANDS:
+        rest.append(f"{IMPORTS_KEY}=[{','.join(imports)}]")
     module = importlib.import_module(COMMANDS[name][0])
     try:
+        load_plugins(imports)
         return int(module.main(rest) or 0)
     except GEAError as error:
         print(f"gea {name}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a reader that stopped early (`gea eval --help | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (nothing more may reach the closed pipe at exit)
+        return 0
 
 
 if __name__ == "__main__":

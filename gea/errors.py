@@ -18,6 +18,10 @@ class MissingDependencyError(GEAError, ImportError):
     """An optional simulator or library is not installed."""
 
 
+class PluginError(GEAError, ImportError):
+    """A plugin module (``imports=[...]`` or a ``gea.plugins`` entry point) that cannot be imported."""
+
+
 class InvalidActionError(GEAError, ValueError):
     """An action of the wrong type, shape or range for the environment."""
 

@@ -19,14 +19,16 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gea.config import apply_overrides, load_job_config, save_config
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.suites import SuiteConfig, SuiteTask
+from gea.schema import option
 from gea.table import format_table
 
 MARKER = ".quickstart.json"
@@ -38,29 +40,37 @@ AGENT_LABELS = ("random", "expert", "sft", "sft+ppo")
 class CollectSection:
     """Expert data: episodes per task, step cap, worker processes."""
 
-    episodes_per_task: int = 24
-    max_episode_steps: int = 100
-    num_envs: int = 2
+    episodes_per_task: int = option(24, "expert episodes per task (a suite task's demos sets its own)", minimum=1)
+    max_episode_steps: int = option(100, "step limit of an expert episode", minimum=1)
+    num_envs: int = option(2, "collection worker processes (0: in this process)", minimum=0)
 
 
 @dataclass
 class TokenizerSection:
     """RVQ fitting steps (architecture: ``gea/configs/tokenizer/rvq_small.yaml``)."""
 
-    steps: int = 1000
+    steps: int = option(1000, "RVQ training steps", minimum=1)
 
 
 @dataclass
 class SFTSection:
     """SFT of the tiny policy on all collected domains at once."""
 
-    steps: int = 1200
-    batch_size: int = 16
-    lr: float = 1e-3
-    context: int = 1
-    visual_tokens: int = 16
-    vision: str = "auto"  # auto (the pretrained, frozen EfficientNet-Lite0) | siglip (random init, trained) | ...
-    continuous_tokenizer: str = "rvq"  # continuous actions: rvq (the fitted tokenizer) | uniform (256 bins a dimension)
+    steps: int = option(1200, "optimizer steps", minimum=1)
+    batch_size: int = option(16, "windows per step", minimum=1)
+    lr: float = option(1e-3, "peak learning rate", minimum=0)
+    context: int = option(1, "observations in the prompt", minimum=1)
+    visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
+    vision: str = option(
+        "auto",
+        "vision tower: auto (the pretrained EfficientNet-Lite0, frozen) or siglip (random init, trained)",
+        choices=("auto", "siglip", "efficientnet_lite0"),
+    )
+    continuous_tokenizer: str = option(
+        "rvq",
+        "continuous actions as rvq (the fitted tokenizer) or uniform (256 bins a dimension)",
+        choices=("rvq", "uniform"),
+    )
 
 
 @dataclass
@@ -72,13 +82,15 @@ class PPOSection:
     ``'ppo.overrides=["policy.lora.enabled=false","epochs=4"]'``.
     """
 
-    algo: str = "ppo"
-    envs: list[str] = field(default_factory=lambda: ["babyai:GoToLocal"])
-    num_envs: int = 4
-    rollout_steps: int = 32
-    updates: int = 3
-    lr: float = 1e-4
-    overrides: list[str] = field(default_factory=list)
+    algo: str = option("ppo", "ppo, or success_sft (the same rollout budget)", choices=("ppo", "success_sft"))
+    envs: list[str] = option(factory=lambda: ["babyai:GoToLocal"], help="the suite tasks PPO trains on")
+    num_envs: int = option(4, "envs stepped together", minimum=1)
+    rollout_steps: int = option(32, "steps per env per rollout", minimum=1)
+    updates: int = option(3, "rollouts (and updates)", minimum=1)
+    lr: float = option(1e-4, "learning rate", minimum=0)
+    overrides: list[str] = option(
+        factory=list, help="further gea ppo settings, applied last, e.g. 'ppo.overrides=[\"epochs=4\"]'"
+    )
 
 
 @dataclass
@@ -88,31 +100,34 @@ class EvalSection:
     ``sample=true`` evaluates the GEA policies with sampled actions (``gea-sample:``), false with argmax (``gea:``).
     """
 
-    agents: list[str] = field(default_factory=lambda: list(AGENT_LABELS))
-    episodes: int = 10
-    max_steps: int = 100
-    videos_per_task: int = 1
-    num_workers: int = 2
-    sample: bool = True
+    agents: list[str] = option(factory=lambda: list(AGENT_LABELS), help=f"labels out of {', '.join(AGENT_LABELS)}")
+    episodes: int = option(10, "episodes per task", minimum=1)
+    max_steps: int = option(100, "step limit of an episode (a suite task's smaller max_steps holds)", minimum=1)
+    videos_per_task: int = option(1, "mp4 videos per task and agent", minimum=0)
+    num_workers: int = option(2, "tasks evaluated in parallel processes", minimum=1)
+    sample: bool = option(True, "GEA policies act with sampled actions (gea-sample:), false: argmax (gea:)")
 
 
 @dataclass
 class QuickstartConfig:
-    """Schema of ``gea quickstart`` (``gea/configs/quickstart.yaml``)."""
+    """Schema of ``gea quickstart``: the suite, the shared settings and one section per stage."""
 
-    suite: SuiteConfig = field(default_factory=SuiteConfig)
-    out_dir: str = "outputs/quickstart"
-    tasks: list[str] = field(default_factory=list)  # a subset of the suite's env ids; empty = all
-    image_size: int = 32
-    seed: int = 0
-    threads: int = 1  # torch threads of SFT and PPO (0 = torch's default; 1 is fastest on a busy machine)
-    resume: bool = True
-    progress: bool = True
-    collect: CollectSection = field(default_factory=CollectSection)
-    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
-    sft: SFTSection = field(default_factory=SFTSection)
-    ppo: PPOSection = field(default_factory=PPOSection)
-    eval: EvalSection = field(default_factory=EvalSection)
+    suite: SuiteConfig = option(factory=SuiteConfig, help="the tasks: suite=NAME picks a file, suite.tasks your own")
+    out_dir: str = option("outputs/quickstart", "where every stage writes (data/, tokenizer/, sft/, ppo/, eval/)")
+    tasks: list[str] = option(factory=list, help="a subset of the suite's env ids (empty: all)")
+    image_size: int = option(32, "observation size of every stage", minimum=1)
+    seed: int = option(0, "seed of every stage")
+    threads: int = option(1, "torch threads of SFT and PPO (0: torch's default)", minimum=0)
+    resume: bool = option(True, "skip the stages already finished with the same settings")
+    progress: bool = option(True, "show progress bars")
+    collect: CollectSection = option(factory=CollectSection, help="stage 1: expert episodes")
+    tokenizer: TokenizerSection = option(factory=TokenizerSection, help="stage 2: the RVQ action tokenizer")
+    sft: SFTSection = option(factory=SFTSection, help="stage 3: SFT of the tiny GEA policy on all domains")
+    ppo: PPOSection = option(factory=PPOSection, help="stage 4: PPO from the SFT policy")
+    eval: EvalSection = option(factory=EvalSection, help="stage 5: random vs expert vs SFT vs SFT+PPO")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
     def selected_tasks(self) -> list[SuiteTask]:
         """The suite's tasks, restricted to ``tasks`` when given (an unknown id is an error)."""
@@ -347,9 +362,26 @@ def run_eval(config: QuickstartConfig) -> dict[str, Any]:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
-    _, skipped = plan_runs(evaluation)
+    runs, skipped = plan_runs(evaluation)
+    results += untuned_tasks(config, [run.task for run in runs])
     payload = write_report(evaluation, results, [task.env for task in skipped], out)
     return {"tasks": len(payload["tasks"])}
+
+
+def untuned_tasks(config: QuickstartConfig, tasks: list[SuiteTask]) -> list[Any]:
+    """SFT+PPO's entry on each task PPO did not train on: no episodes, and the reason, for the report."""
+    import gea.envs
+    from gea.rollouts.evaluate import TaskResult
+
+    tuned = agent_names(config).get("sft+ppo")
+    if tuned is None:
+        return []
+    reason = f"not run: the PPO stage trained on {', '.join(config.ppo.envs)} only (ppo.envs)"
+    untrained = {task.env: task for task in tasks if task.env not in config.ppo.envs}
+    return [
+        TaskResult(tuned, env_id, gea.envs.spec(env_id).domain, task.split, [], unavailable=reason)
+        for env_id, task in untrained.items()
+    ]
 
 
 RUNNERS: dict[str, Callable[[QuickstartConfig], dict[str, Any]]] = {
@@ -442,6 +474,7 @@ def summary_table(payload: dict[str, Any], labels: dict[str, str], markdown: boo
 
 def run_quickstart(config: QuickstartConfig) -> QuickstartResult:
     """Run (or resume) every stage, then return the timings and the evaluation payload."""
+    load_plugins(config.imports)  # every stage (and its workers) sees the plugins' envs and experts
     out = Path(config.out_dir)
     agent_names(config)  # unknown agent labels fail here, before any work
     if config.sft.continuous_tokenizer not in ("rvq", "uniform"):

@@ -1,7 +1,5 @@
-"""Shared test setup: headless rendering for every simulator."""
+"""Shared test setup: headless rendering for every simulator (the defaults gea's adapters apply)."""
 
-import os
+from gea.envs.headless import apply_headless_defaults
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+apply_headless_defaults()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import imageio.v2 as imageio
 import pytest
 
 from gea.cli import main
@@ -57,6 +58,13 @@ def test_every_stage_writes_the_layout_of_its_command(finished_run: Path) -> Non
     for agent in ("random", "expert", "sft"):
         assert {(agent, "babyai:GoToLocal"), (agent, "metaworld:reach-v3")} <= cells
     assert ("ppo", "babyai:GoToLocal") in cells and ("ppo", "metaworld:reach-v3") not in cells
+    reasons = {(Path(e["agent"]).parent.name, e["env_id"]): e["reason"] for e in payload["skipped_tasks"]}
+    assert "the PPO stage trained on babyai:GoToLocal only" in reasons[("ppo", "metaworld:reach-v3")]
+    assert "the PPO stage trained on babyai:GoToLocal only" in (out / "eval" / "report.md").read_text()
+    assert (out / "eval" / "videos" / "random").is_dir()
+    video = next((out / "eval" / "videos").rglob("*.mp4"))
+    with imageio.get_reader(video, format="FFMPEG") as reader:
+        assert min(reader.get_data(0).shape[:2]) >= 256  # the 32 px observations, enlarged to a watchable size
 
 
 def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,6 +76,7 @@ def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureF
     printed = capsys.readouterr().out
     assert printed.count("(done earlier: skipped)") == 5
     assert "sft+ppo" in printed and "babyai:GoToLocal" in printed
+    assert "metaworld:reach-v3, sft+ppo: not run: the PPO stage trained on babyai:GoToLocal only" in printed
     assert (out / "sft" / "policy").stat().st_mtime_ns == before
     changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY[:-1], "sft.steps=4"])
     assert is_done(changed, "tokenizer") and not is_done(changed, "sft") and not is_done(changed, "eval")

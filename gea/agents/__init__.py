@@ -9,8 +9,7 @@ Names are imported lazily, so ``gea.agents.baselines`` does not pull in ``transf
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gea.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ActOutput": "policy",
@@ -32,10 +31,4 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import ``name`` from its module on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gea.agents' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"gea.agents.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

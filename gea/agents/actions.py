@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.tokenizers.base import ActionTokenizer
 from gea.tokenizers.multi import GEA_CODE_OFFSET, GEA_RESERVED_SIZE, ContinuousChoice, MultiEmbodimentTokenizer
 from gea.tokenizers.normalize import ActionStats

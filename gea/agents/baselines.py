@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from gea.agents.interface import DoneMask, EnvRef, Observations, PolicyOutput, resolve_specs, split_observations
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
 
 class RandomAgent:

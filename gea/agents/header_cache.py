@@ -86,12 +86,22 @@ def decode_after_headers(
     position_ids: torch.Tensor,
 ) -> torch.Tensor:
     """Last hidden states of left-padded windows (``embeds``, positions counted from each window's start) that
-    follow their rows' headers."""
-    layers, header_mask, lengths = splice_states(header_rows, embeds.device)
-    cache = DynamicCache(ddp_cache_data=layers, config=backbone.model.config.text_config)
-    attention = torch.cat([header_mask, attention_mask], dim=1)
-    hidden, _ = backbone.decode_hidden(embeds, attention, lengths[:, None] + position_ids, cache)
-    return hidden
+    follow their rows' headers. Rows run in groups of similar header length, so a long header pads no other row."""
+    lengths = [states[0][0].shape[-2] for states in header_rows]
+    groups = length_groups(lengths)
+    hidden = None
+    for group in groups:
+        index = torch.tensor(group, device=embeds.device)
+        layers, header_mask, header_lengths = splice_states([header_rows[row] for row in group], embeds.device)
+        cache = DynamicCache(ddp_cache_data=layers, config=backbone.model.config.text_config)
+        attention = torch.cat([header_mask, attention_mask[index]], dim=1)
+        positions = header_lengths[:, None] + position_ids[index]
+        out, _ = backbone.decode_hidden(embeds[index], attention, positions, cache)
+        if group == list(range(embeds.shape[0])):
+            return out
+        hidden = out.new_zeros(embeds.shape[0], *out.shape[1:]) if hidden is None else hidden
+        hidden = hidden.index_copy(0, index, out)
+    return hidden  # type: ignore[return-value]
 
 
 def distinct_headers(headers: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:

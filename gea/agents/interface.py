@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 import gea.envs
-from gea.envs.spec import EmbodimentSpec
+from gea.spec import EmbodimentSpec
 
 if TYPE_CHECKING:
     import torch

@@ -38,8 +38,8 @@ from gea.agents.text_tokenizer import build_text_tokenizer
 from gea.agents.trained_with import TrainedWith
 from gea.agents.value import ValueHead
 from gea.agents.vision.towers import EfficientNetTower, resolve_vision
-from gea.envs.spec import EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import EmbodimentSpec
 from gea.tokenizers.multi import ContinuousChoice
 
 POLICY_FILE = "gea_policy.json"
@@ -123,7 +123,13 @@ class GEAPolicy(nn.Module):
         config = dataclasses.replace(config, vision=resolve_vision(config.vision, config.model, TINY_MODELS))
         if tiny:
             model, _ = build_tiny_model(
-                config.model, codec.min_vocab_size, config.seed, text_tokenizer, config.vision, config.vision_resolution
+                config.model,
+                codec.min_vocab_size,
+                config.seed,
+                text_tokenizer,
+                config.vision,
+                config.vision_resolution,
+                config.vision_stride,
             )
             preprocessing = ImagePreprocessing.for_model(model)
         else:
@@ -177,8 +183,10 @@ class GEAPolicy(nn.Module):
         return embeds.masked_scatter(tokens.image_mask.unsqueeze(-1), features.to(embeds.dtype))
 
     def invalidate_cache(self) -> None:
-        """Forget cached visual features of the history; call after every optimizer step on the model."""
-        self.history.drop_features()
+        """Forget what the last weights computed (prompt headers; the history's visual features unless the whole
+        image path is frozen); call after every optimizer step on the model."""
+        if not self.backbone.image_path_frozen:
+            self.history.drop_features()
         self.headers.clear()
 
     def reset(self, done: DoneMask = None) -> None:
@@ -274,11 +282,34 @@ class GEAPolicy(nn.Module):
             active = mask.any(-1)
             if not bool(active.any()):
                 break
+            endings = self._forced_endings(env_ids, rules, emitted, active.tolist())
+            if endings is not None:  # each remaining token is certain (log-prob 0): no model call needed
+                for row, token in endings.items():
+                    emitted[row].append(token)
+                break
             attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
             position = position + 1
             out, cache = self.backbone.decode_hidden(self.backbone.embed(chosen[:, None]), attention, position, cache)
             hidden = out[:, -1]
         return emitted, log_prob
+
+    def _forced_endings(
+        self, env_ids: Sequence[str], rules: Sequence[Any], emitted: Sequence[list[int]], active: Sequence[bool]
+    ) -> dict[int, int] | None:
+        """``{row: id}`` when every active row has exactly one valid next id and that id completes its action
+        (e.g. the end token after a whole action name); None otherwise."""
+        endings = {}
+        for row, is_active in enumerate(active):
+            if not is_active:
+                continue
+            allowed = self.masks.allowed(env_ids[row], rules[row], emitted[row])
+            if allowed.numel() != 1:
+                return None
+            token = int(allowed[0])
+            if self.masks.allowed(env_ids[row], rules[row], [*emitted[row], token]).numel():
+                return None
+            endings[row] = token
+        return endings
 
     # ----------------------------------------------------------------------------------------- PPO
     @property
@@ -389,6 +420,9 @@ class GEAPolicy(nn.Module):
         preprocessing = ImagePreprocessing(tuple(image["size"]), tuple(image["mean"]), tuple(image["std"]))
         codec = ActionCodec.load(path / ACTION_TOKENIZER_DIR)
         config.vision = _tower_name(model, config.model)
+        tower = getattr(model.model, "vision_tower", None)
+        if isinstance(tower, EfficientNetTower):  # the checkpoint's tower decides, whatever the overrides say
+            config.vision_resolution, config.vision_stride = int(preprocessing.size[0]), tower.stride
         policy = cls._assemble(model, text_tokenizer, preprocessing, codec, config, meta["tasks"])
         policy.value_head.load_state_dict(load_file(str(path / VALUE_FILE)))
         policy.trained_with = TrainedWith.from_dict(meta.get("trained_with"))

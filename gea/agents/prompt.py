@@ -20,7 +20,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from gea.envs.registry import spec as env_spec
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 
 if TYPE_CHECKING:
     from gea.agents.actions import ActionCodec

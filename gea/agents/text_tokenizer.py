@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 import gea.envs
-from gea.envs.spec import DiscreteActions, TextActions
+from gea.spec import DiscreteActions, TextActions
 
 PAD_TOKEN = "<pad>"
 EOS_TOKEN = "</s>"

@@ -10,12 +10,16 @@ import numpy as np
 from PIL import Image
 
 import gea.envs
-from gea.envs.spec import DOMAINS, ContinuousActions, DiscreteActions, EmbodimentSpec
+from gea.spec import DOMAINS, ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.table import format_table
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gea envs", description="Browse the registered environments.")
+    parser = argparse.ArgumentParser(
+        prog="gea envs",
+        description="Browse the registered environments.",
+        epilog="Add imports=[my_envs] to see the environments your own modules register.",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     listing = sub.add_parser("list", help="table of environment ids")
     listing.add_argument("--domain", choices=DOMAINS, help="only this domain")

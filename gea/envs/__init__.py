@@ -3,45 +3,37 @@
 ``make(id)`` returns a ``gymnasium.Env`` whose observation is a Dict with ``image`` (uint8 HxWx3),
 ``instruction`` (str) and optionally ``proprio`` (float32), whose action is the simulator's native
 action, and whose ``info["success"]`` is a bool on every step.
+
+Importing this package has no side effect: names are imported on first use, and the registry fills itself
+(built-in adapters, then installed ``gea.plugins``) the first time it is read. The static description of an
+embodiment lives in ``gea.spec``.
 """
 
-from gea.envs.headless import apply_headless_defaults
+from __future__ import annotations
 
-apply_headless_defaults()
+from gea.lazy import lazy_exports
 
-from gea.envs import adapters as _adapters  # noqa: F401  (registers every adapter)
-from gea.envs.contract import DEFAULT_IMAGE_SIZE, ContractWrapper, ImageObservationEnv, observation_space
-from gea.envs.recording import RecordEpisodes
-from gea.envs.registry import (
-    EnvEntry,
-    is_available,
-    list_envs,
-    make,
-    missing_modules,
-    register,
-    spec,
-)
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
-from gea.envs.vector import GeaVectorEnv, MultiTaskVecEnv, make_vec
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_IMAGE_SIZE": "contract",
+    "ContinuousActions": "gea.spec",
+    "ContractWrapper": "contract",
+    "DiscreteActions": "gea.spec",
+    "EmbodimentSpec": "gea.spec",
+    "EnvEntry": "registry",
+    "GeaVectorEnv": "vector",
+    "ImageObservationEnv": "contract",
+    "MultiTaskVecEnv": "vector",
+    "RecordEpisodes": "recording",
+    "TextActions": "gea.spec",
+    "is_available": "registry",
+    "list_envs": "registry",
+    "make": "registry",
+    "make_vec": "vector",
+    "missing_modules": "registry",
+    "observation_space": "contract",
+    "register": "registry",
+    "spec": "registry",
+}
 
-__all__ = [
-    "DEFAULT_IMAGE_SIZE",
-    "ContinuousActions",
-    "ContractWrapper",
-    "DiscreteActions",
-    "EmbodimentSpec",
-    "EnvEntry",
-    "GeaVectorEnv",
-    "ImageObservationEnv",
-    "MultiTaskVecEnv",
-    "RecordEpisodes",
-    "TextActions",
-    "is_available",
-    "list_envs",
-    "make",
-    "make_vec",
-    "missing_modules",
-    "observation_space",
-    "register",
-    "spec",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

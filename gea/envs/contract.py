@@ -9,8 +9,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
-from gea.errors import InvalidActionError
+from gea.envs.lifecycle import close_at_exit, forget
+from gea.errors import ConfigError, InvalidActionError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
 DEFAULT_IMAGE_SIZE = 64
 INSTRUCTION_MAX_LENGTH = 1024
@@ -20,13 +21,15 @@ ImageSize = tuple[int, int]
 
 
 def as_image_size(size: int | tuple[int, int] | list[int]) -> ImageSize:
-    """Normalize an image size given as ``64`` or ``(height, width)`` to ``(height, width)``."""
-    if isinstance(size, int):
-        return (size, size)
-    height, width = (int(v) for v in size)
-    if height <= 0 or width <= 0:
-        raise ValueError(f"image_size must be positive, got {size!r}")
-    return (height, width)
+    """Normalize an image size given as ``64`` or ``(height, width)`` to ``(height, width)``; anything else (0, a
+    negative or fractional number, a wrong shape) raises ``ConfigError`` naming a valid size."""
+    pair = [size, size] if isinstance(size, int | np.integer) else list(size) if isinstance(size, tuple | list) else []
+    whole = [int(v) for v in pair if isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0]
+    if isinstance(size, bool) or len(pair) != 2 or len(whole) != 2:
+        raise ConfigError(
+            f"image_size must be a positive whole number of pixels or (height, width), e.g. image_size=64; got {size!r}"
+        )
+    return (whole[0], whole[1])
 
 
 def observation_space(image_size: ImageSize, proprio_dim: int | None = None) -> spaces.Dict:
@@ -60,11 +63,14 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
     """Validates actions against the spec with clear errors, guarantees ``info["success"]`` and ends
     episodes by truncation after ``max_episode_steps`` (one wrapper layer instead of two keeps it cheap).
 
-    Discrete environments also accept an action's name (``"turn left"``) in place of its index.
+    Discrete environments also accept an action's name (``"turn left"``) in place of its index. ``close`` is
+    idempotent, and an env still open at interpreter exit is closed then (``gea.envs.lifecycle``).
     """
 
     def __init__(self, env: gym.Env[Any, Any], spec: EmbodimentSpec, max_episode_steps: int | None = None) -> None:
         super().__init__(env)
+        self._closed = False
+        close_at_exit(self)
         self.embodiment = spec
         self.max_episode_steps = max_episode_steps or spec.max_episode_steps
         self.elapsed_steps = 0
@@ -86,6 +92,13 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         info["success"] = bool(info.get("success", False))
         self.elapsed_steps += 1
         return obs, reward, terminated, truncated or self.elapsed_steps >= self.max_episode_steps, info
+
+    def close(self) -> None:
+        """Close the simulator (once; later calls do nothing)."""
+        if not self._closed:
+            self._closed = True
+            forget(self)
+            super().close()
 
     def check_action(self, action: Any) -> Any:
         """Return the action in the simulator's native form, or raise ``InvalidActionError``."""

@@ -1,9 +1,15 @@
-"""The environment registry: ``register`` an adapter once, then ``make``/``spec``/``list_envs`` by id."""
+"""The environment registry: ``register`` an adapter once, then ``make``/``spec``/``list_envs`` by id.
+
+The registry fills itself the first time it is read: the built-in adapters (``gea.envs.adapters``), then the
+modules of installed ``gea.plugins`` entry points. Modules named by ``imports=[...]`` register when imported.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.util
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +17,9 @@ from typing import Any
 import gymnasium as gym
 
 from gea.envs.contract import ContractWrapper
-from gea.envs.spec import EmbodimentSpec
 from gea.errors import MissingDependencyError, UnknownEnvError
+from gea.plugins import load_entry_points
+from gea.spec import EmbodimentSpec
 
 EnvFactory = Callable[..., gym.Env[Any, Any]]
 
@@ -29,6 +36,19 @@ class EnvEntry:
 
 _REGISTRY: dict[str, EnvEntry] = {}
 _DYNAMIC_PREFIXES: dict[str, Callable[[str], EnvEntry]] = {}
+_filled = False
+_fill_lock = threading.RLock()
+
+
+def _fill() -> None:
+    """Register the built-in adapters and the installed plugins, once per process, before the first read."""
+    global _filled
+    if _filled:
+        return
+    with _fill_lock:  # reentrant: a plugin may read the registry while it is being imported
+        importlib.import_module("gea.envs.adapters")
+        load_entry_points()
+        _filled = True
 
 
 def register(
@@ -52,8 +72,17 @@ def register(
 def add_entry(entry: EnvEntry) -> None:
     """Add an ``EnvEntry``; registering the same id twice is an error."""
     if entry.spec.id in _REGISTRY:
-        raise ValueError(f"environment id {entry.spec.id!r} is already registered")
+        first, second = _origin(_REGISTRY[entry.spec.id]), _origin(entry)
+        raise ValueError(
+            f"environment id {entry.spec.id!r} is already registered (by {first}); give the one of {second} another id"
+        )
     _REGISTRY[entry.spec.id] = entry
+
+
+def _origin(entry: EnvEntry) -> str:
+    """The module that defines an entry's factory (looking through ``functools.partial``)."""
+    factory = getattr(entry.factory, "func", entry.factory)
+    return str(getattr(factory, "__module__", "an unknown module"))
 
 
 def register_prefix(prefix: str, resolver: Callable[[str], EnvEntry]) -> None:
@@ -62,6 +91,7 @@ def register_prefix(prefix: str, resolver: Callable[[str], EnvEntry]) -> None:
 
 
 def _entry(env_id: str) -> EnvEntry:
+    _fill()
     if env_id in _REGISTRY:
         return _REGISTRY[env_id]
     prefix, _, rest = env_id.partition(":")
@@ -97,6 +127,7 @@ def list_envs(domain: str | None = None, contains: str | None = None, tag: str |
 
     Tags name task sets, e.g. ``MT10``, ``ML45-train``, ``ML45-test`` for Meta-World.
     """
+    _fill()
     return sorted(
         env_id
         for env_id, entry in _REGISTRY.items()

@@ -11,32 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from gea.spec import UI_KEYS
+
 DEFAULT_GRID = 50
 
 GRAMMAR: tuple[str, ...] = ("click X Y", 'type "TEXT"', "key K", "scroll up|down [X Y]", "wait")
 """The action forms, as shown to the agent; X and Y are grid cells, 0 is the left/top edge."""
-
-KEYS: tuple[str, ...] = (
-    "ENTER",
-    "TAB",
-    "BACKSPACE",
-    "DELETE",
-    "ESCAPE",
-    "SPACE",
-    "UP",
-    "DOWN",
-    "LEFT",
-    "RIGHT",
-    "PAGEUP",
-    "PAGEDOWN",
-    "HOME",
-    "END",
-    "CTRL+A",
-    "CTRL+C",
-    "CTRL+V",
-    "CTRL+X",
-)
-"""Key names accepted by ``key K`` (case-insensitive)."""
 
 _MAX_DIGITS = 6  # longer numbers are rejected before int() so huge inputs stay cheap
 _NUMBER = rf"[0-9]{{1,{_MAX_DIGITS}}}"
@@ -62,7 +42,7 @@ class TypeText:
 
 @dataclass(frozen=True)
 class KeyPress:
-    """Press one key (a name from ``KEYS``)."""
+    """Press one key (a name from the embodiment's ``TextActions.keys``)."""
 
     key: str
 
@@ -91,8 +71,8 @@ class ParseError:
     message: str
 
 
-def parse_action(text: object, grid: int = DEFAULT_GRID) -> UIAction | ParseError:
-    """Parse one action string; never raises. Keywords and key names are case-insensitive."""
+def parse_action(text: object, grid: int = DEFAULT_GRID, keys: tuple[str, ...] = UI_KEYS) -> UIAction | ParseError:
+    """Parse one action string; never raises. Keywords and key names (out of ``keys``) are case-insensitive."""
     if not isinstance(text, str):
         return ParseError(f"an action must be a string in the grammar {list(GRAMMAR)}, got {type(text).__name__}")
     stripped = text.strip()
@@ -104,7 +84,7 @@ def parse_action(text: object, grid: int = DEFAULT_GRID) -> UIAction | ParseErro
     if verb == "type":
         return _parse_type(rest)
     if verb == "key":
-        return _parse_key(rest)
+        return _parse_key(rest, keys)
     if verb == "scroll":
         return _parse_scroll(rest, grid)
     if verb == "wait":
@@ -178,10 +158,10 @@ def _parse_type(rest: str) -> TypeText | ParseError:
     return TypeText("".join(chars))
 
 
-def _parse_key(rest: str) -> KeyPress | ParseError:
+def _parse_key(rest: str, keys: tuple[str, ...]) -> KeyPress | ParseError:
     name = rest.upper()
-    if name not in KEYS:
-        return ParseError(f"unknown key {_show(rest)}; 'key K' takes one of {', '.join(KEYS)}")
+    if name not in keys:
+        return ParseError(f"unknown key {_show(rest)}; 'key K' takes one of {', '.join(keys)}")
     return KeyPress(name)
 
 

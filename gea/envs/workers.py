@@ -24,28 +24,34 @@ the parent while it is still sending commands to the other workers (measured on 
 quarter of the vector steps ran the first worker's whole step before the second worker got its command).
 When there is one worker per available core, worker ``i`` is pinned to the ``i``-th core, so that two workers
 never queue on one core while another idles (``pin_workers``).
+
+Lifetime and plugins: a worker ends as soon as the process that started it ends (even by ``kill -9``;
+``gea.processes.die_with_parent``), and it imports the plugin modules its parent loaded before it builds an env.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
+from gea.envs.lifecycle import close_at_exit, forget
 from gea.envs.shared_images import ImageSlots, SlotShape, image_slot_shape
 from gea.errors import EnvWorkerError
+from gea.plugins import load_plugins, loaded_plugins
+from gea.processes import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +91,8 @@ def split_envs(num_envs: int, num_workers: int) -> list[range]:
 class EnvFn:
     """A picklable recipe for one environment: ``gea.envs.make(env_id, **kwargs)``.
 
-    ``imports`` are modules imported in the worker first, so that environments they register at import
-    time (plugins, test-only envs) exist there too.
+    ``imports`` are modules imported in the worker first (``gea.plugins.load_plugins``), so that environments
+    they register at import time exist there too; the parent's own plugins are imported by every worker anyway.
     """
 
     env_id: str
@@ -95,8 +101,7 @@ class EnvFn:
 
     def __call__(self) -> gym.Env[Any, Any]:
         """Build the environment."""
-        for module in self.imports:
-            importlib.import_module(module)
+        load_plugins(self.imports)
         from gea.envs.registry import make
 
         return make(self.env_id, **self.kwargs)
@@ -228,9 +233,20 @@ def worker_cpus(num_workers: int, pin_workers: bool | None) -> list[int | None]:
     return [cores[index % len(cores)] for index in range(num_workers)]
 
 
-def _worker_main(connection: Connection, env_fns: Sequence[EnvFn], render_threads: int, cpu: int | None) -> None:
-    """Body of a worker process: build its envs, then answer commands until ``close`` or a closed pipe."""
+def _worker_main(
+    connection: Connection,
+    env_fns: Sequence[EnvFn],
+    render_threads: int,
+    cpu: int | None,
+    parent: tuple[int | None, bool],
+) -> None:
+    """Body of a worker process: build its envs, then answer commands until ``close`` or a closed pipe.
+
+    ``parent``: the parent's pid (``None``: this process's parent) and whether the kernel may tie this process to
+    the parent's starting thread (``gea.processes.die_with_parent``).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and closes its workers
+    die_with_parent(*parent)
     schedule_as_batch_worker(cpu)
     os.environ.setdefault("LP_NUM_THREADS", str(render_threads))  # before any env starts Mesa
     try:
@@ -326,9 +342,13 @@ class ProcessWorker(WorkerBase):
 
     def _launch(self) -> None:
         parent_end, child_end = self._context.Pipe()
+        # Fork-server workers are children of the fork server (which ends with this process), others of this thread.
+        from_server = self._context.get_start_method() == "forkserver"
+        main_thread = threading.current_thread() is threading.main_thread()
+        parent = (None if from_server else os.getpid(), from_server or main_thread)
         self.process = self._context.Process(
             target=_worker_main,
-            args=(child_end, self.env_fns, self._render_threads, self.cpu),
+            args=(child_end, self.env_fns, self._render_threads, self.cpu, parent),
             name=f"gea-env-worker-{self.index}",
             daemon=True,
         )
@@ -490,11 +510,13 @@ class WorkerPool:
     ) -> None:
         if not env_fns:
             raise ValueError("a vector env needs at least one environment")
-        self.env_fns = list(env_fns)
+        plugins = loaded_plugins()  # every worker imports this process's plugins before it builds an env
+        self.env_fns = [replace(fn, imports=tuple(dict.fromkeys((*plugins, *fn.imports)))) for fn in env_fns]
         self.step_timeout = step_timeout
         self._restart_rng = np.random.default_rng()
         self._last_obs: list[Any] = [None] * len(env_fns)
         self.workers: list[Worker] = []
+        close_at_exit(self)  # workers and shared memory must not outlive a script that forgets close()
         self.slices = split_envs(len(env_fns), max(1, num_workers))
         try:
             if num_workers == 0:
@@ -502,7 +524,7 @@ class WorkerPool:
             else:
                 context = mp.get_context(start_method)
                 if start_method == "forkserver":
-                    context.set_forkserver_preload(["gea.envs"])
+                    context.set_forkserver_preload(["gea.envs.adapters"])  # the registry, filled once
                 cores_each = available_cores() // num_workers
                 render_threads = cores_each if cores_each > 1 else 0
                 cpus = worker_cpus(num_workers, pin_workers)
@@ -595,6 +617,7 @@ class WorkerPool:
         for worker in self.workers:
             worker.close(timeout)
         self.workers = []
+        forget(self)
 
     def _broadcast(
         self, command: Command, payloads: Sequence[Any], workers: Sequence[Worker] | None = None

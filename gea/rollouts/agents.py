@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gea.agents.baselines import RandomAgent
-from gea.agents.experts import has_expert, make_expert
+from gea.agents.experts import has_expert, make_expert, missing_expert_reason
 from gea.agents.interface import EpisodeAdapter
 from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
@@ -14,6 +14,7 @@ from gea.rollouts.episodes import EpisodeAgent
 if TYPE_CHECKING:
     from gea.agents.policy import GEAPolicy
 
+GEA_POLICY_FILE = "gea_policy.json"  # gea.agents.policy.POLICY_FILE (not imported: it pulls in transformers)
 BUILTIN_AGENTS = (
     "random",
     "expert",
@@ -25,8 +26,15 @@ BUILTIN_AGENTS = (
 GEA_PREFIXES: dict[str, bool | None] = {"gea:": None, "gea-sample:": False, "gea-greedy:": True}  # -> greedy
 
 
-def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = False) -> EpisodeAgent | None:
-    """Build the agent called ``name`` for ``env_id``; ``None`` when it does not apply to that task.
+def unavailable_reason(name: str, env_id: str) -> str | None:
+    """Why the agent called ``name`` cannot play ``env_id`` (e.g. no expert for it), or None when it can."""
+    if name == "expert" and not has_expert(env_id):
+        return missing_expert_reason(env_id)
+    return None
+
+
+def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = False) -> EpisodeAgent:
+    """Build the agent called ``name`` for ``env_id`` (``unavailable_reason`` says first whether it applies).
 
     ``random`` acts uniformly at random; ``expert`` is the registered scripted/bot expert of the task;
     ``sb3:<path>`` is the Stable-Baselines3 image policy saved at ``<path>`` (a zip, loaded without unpickling);
@@ -39,7 +47,7 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
     if name == "random":
         return RandomAgent(seed)
     if name == "expert":
-        return make_expert(env_id) if has_expert(env_id) else None
+        return make_expert(env_id)
     if name.startswith("sb3:"):
         from gea.agents.experts.sb3_expert import load_sb3_expert
 
@@ -50,6 +58,31 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
 
             torch.manual_seed(seed)
             return load_gea_agent(name.removeprefix(prefix), greedy=greedy, trust_remote_code=trust_remote_code)
+    raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
+
+
+def check_agent(name: str) -> None:
+    """Raise ``ConfigError`` when ``name`` is no agent, or names a checkpoint or zip that is not there (checked
+    before any agent plays, so a typo in the last agent does not cost the others' run)."""
+    kind, _, location = name.partition(":")
+    if name in ("random", "expert"):
+        return
+    if f"{kind}:" in GEA_PREFIXES and location:
+        path = Path(location)
+        if not path.exists():
+            raise ConfigError(
+                f"agent {name}: {path} does not exist; give a policy folder written by save_pretrained "
+                "(e.g. the policy/ folder of a gea sft or gea ppo run)"
+            )
+        if not any((folder / GEA_POLICY_FILE).is_file() for folder in (path, path / "policy")):
+            raise ConfigError(
+                f"agent {name}: {path} holds no GEA policy ({GEA_POLICY_FILE}, or policy/{GEA_POLICY_FILE})"
+            )
+        return
+    if kind == "sb3" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"agent {name}: {location} does not exist; give the model.zip of an SB3 image policy")
+        return
     raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
 
 

@@ -10,13 +10,12 @@ duplicating nor losing episodes. A worker that dies is replaced and its episodes
 from __future__ import annotations
 
 import fnmatch
-import multiprocessing
 import time
 import zlib
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,16 @@ from gea.agents.experts import has_expert
 from gea.config import save_config
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, as_image_size
 from gea.errors import ConfigError, EnvWorkerError
+from gea.plugins import load_plugins
+from gea.processes import worker_pool
 from gea.rollouts.dataset.episode import Episode
+from gea.rollouts.dataset.images import IMAGE_FORMATS
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.rollouts.dataset.repair import read_dropped
 from gea.rollouts.dataset.writer import DatasetWriter
 from gea.rollouts.expert_episode import EpisodeJob, collect_episode
+from gea.schema import option
 
 MAX_POOL_RESTARTS = 3
 # Settings that decide which episodes a dataset holds; a resumed run must keep them.
@@ -59,29 +62,40 @@ CONTENT_KEYS = (
 
 @dataclass
 class CollectConfig:
-    """Schema of ``gea collect`` (``gea/configs/collect.yaml``)."""
+    """Schema of ``gea collect``: which experts play which tasks, how many episodes, and where they are written."""
 
-    envs: list[str] = field(default_factory=list)  # env ids or glob patterns ("metaworld:reach-*")
-    suite: str | None = None  # a registry tag ("MT10") or an env family ("babyai")
-    episodes_per_task: int = 10
-    num_envs: int = 2  # worker processes; 0 runs everything in this process
-    expert: str = "auto"  # "auto" (registered expert) or "package.module:factory"
-    success_only: bool = False  # keep only successful episodes (retrying up to the attempt limit)
-    max_attempts_factor: int = 3  # with success_only: at most factor x episodes_per_task attempts per task
-    action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
-    stop_on_success: bool = True  # end an episode at its first successful step
-    image_size: int = DEFAULT_IMAGE_SIZE
-    image_format: str = "png"  # png | jpeg | webp
-    max_episode_steps: int | None = None  # default: the env's own limit
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
-    task_env_kwargs: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, kwarg: value, ...}]: per task
-    task_episodes: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, episodes: N}]: per-task counts
-    out: str = "data/expert"
-    seed: int = 0
-    resume: bool = False
-    shard_max_rows: int = 10_000
-    row_group_rows: int = 1_000
-    progress: bool = True
+    envs: list[str] = option(factory=list, help="env ids or glob patterns, e.g. [babyai:GoToLocal,metaworld:reach-*]")
+    suite: str | None = option(None, "a registry tag (MT10) or env family (babyai): its ids that have an expert")
+    episodes_per_task: int = option(10, "expert episodes kept per task", minimum=1)
+    num_envs: int = option(2, "worker processes (0: everything in this process)", minimum=0)
+    expert: str = option("auto", "auto (the registered expert) or package.module:factory")
+    success_only: bool = option(False, "keep only successful episodes (retrying up to the attempt limit)")
+    max_attempts_factor: int = option(3, "with success_only: at most factor x episodes attempts per task", minimum=1)
+    action_noise: float = option(
+        0.0, "noise on executed actions (continuous: std as a fraction of half the range)", minimum=0
+    )
+    stop_on_success: bool = option(True, "end an episode at its first successful step")
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    image_format: str = option(
+        "png", "image encoding in the dataset (raw: lossless, read without decoding)", choices=tuple(IMAGE_FORMATS)
+    )
+    max_episode_steps: int | None = option(None, "step limit of an episode (null: the env's own)", minimum=1)
+    env_kwargs: dict[str, Any] = option(factory=dict, help="options for every env, e.g. +env_kwargs.view=agent")
+    task_env_kwargs: list[dict[str, Any]] = option(
+        factory=list, help="options for some tasks only: [{env: ID, key: value, ...}]"
+    )
+    task_episodes: list[dict[str, Any]] = option(
+        factory=list, help="a different episode count for some tasks: [{env: ID, episodes: N}]"
+    )
+    out: str = option("data/expert", "the dataset folder to write")
+    seed: int = option(0, "base seed (each episode's seed derives from seed, env id and attempt)")
+    resume: bool = option(False, "continue an interrupted collection in out without duplicating episodes")
+    shard_max_rows: int = option(10_000, "steps per Parquet shard", minimum=1)
+    row_group_rows: int = option(1_000, "steps per Parquet row group", minimum=1)
+    progress: bool = option(True, "show a progress bar")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 @dataclass
@@ -154,7 +168,7 @@ class _InlineExecutor:
 def _executor(num_envs: int) -> Any:
     if num_envs <= 0:
         return _InlineExecutor()
-    return ProcessPoolExecutor(num_envs, mp_context=multiprocessing.get_context("spawn"))
+    return worker_pool(num_envs)
 
 
 def task_kwargs(config: CollectConfig, env_id: str) -> dict[str, Any]:
@@ -276,6 +290,7 @@ class _Scheduler:
 
 def collect(config: CollectConfig) -> CollectResult:
     """Collect ``episodes_per_task`` (or the task's ``task_episodes``) expert episodes per task into ``config.out``."""
+    load_plugins(config.imports)
     tasks = resolve_tasks(config)
     _check_resume(config)
     out = Path(config.out)

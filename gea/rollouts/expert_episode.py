@@ -18,10 +18,10 @@ import numpy as np
 import gea.envs
 from gea.agents.experts import Expert, make_expert
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
-from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
 from gea.rollouts.dataset.episode import Episode, EpisodeBuilder
 from gea.rollouts.episodes import run_episode
+from gea.spec import ActionSpec, ContinuousActions, DiscreteActions
 
 ENV_CACHE_SIZE = 4
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from gea.envs.spec import EmbodimentSpec
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
+from gea.spec import EmbodimentSpec
 from gea.tokenizers.base import ActionTokenizer, as_int_ids, load_tokenizer, safe_sequences
 from gea.tokenizers.rvq import EmbodimentRVQTokenizer, ResidualVQTokenizer
 from gea.tokenizers.semantic import SemanticTokenizer

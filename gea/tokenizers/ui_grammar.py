@@ -1,6 +1,7 @@
 """Tokenizer for UI actions written in a small grammar (``click X Y``, ``type "TEXT"``, ``key K``).
 
-Template words: ``X``/``Y`` are integers on the ``grid`` x ``grid`` screen grid, ``K`` is a key name,
+Template words: ``X``/``Y`` are integers on the ``grid`` x ``grid`` screen grid, ``K`` is a key name (out of the
+spec's ``keys``),
 a quoted word (``"TEXT"``) is free text (last in its template), anything else is a literal word.
 Each word is tokenized on its own (with a leading space after the first) by the LLM's text tokenizer,
 then the end id closes the action; finite actions form a prefix tree, free text is bounded.
@@ -17,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from gea.envs.spec import TextActions
 from gea.errors import ConfigError, InvalidActionError
+from gea.spec import UI_KEYS, TextActions
 from gea.tokenizers.base import ActionTokenizer, as_int_ids, register_tokenizer, safe_sequences
 from gea.tokenizers.text_vocab import (
     TEXT_TOKENIZER_DIR,
@@ -31,9 +32,6 @@ from gea.tokenizers.trie import TokenTrie
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-DEFAULT_KEYS: tuple[str, ...] = (
-    "ENTER", "TAB", "BACKSPACE", "DELETE", "ESCAPE", "SPACE", "UP", "DOWN", "LEFT", "RIGHT", "HOME", "END",
-)  # fmt: skip
 _GRID_SLOTS = ("X", "Y")
 _KEY_SLOT = "K"
 
@@ -83,12 +81,10 @@ class UIGrammarTokenizer(ActionTokenizer):
         spec: TextActions,
         text_tokenizer: PreTrainedTokenizerBase,
         end_id: int | None = None,
-        keys: Sequence[str] = DEFAULT_KEYS,
     ) -> None:
         self.spec = spec
         self.text_tokenizer = text_tokenizer
         self.end_id = end_of_action_id(text_tokenizer, end_id)
-        self.keys = tuple(keys)
         self._word_ids: dict[str, list[int]] = {}
         self._finite: TokenTrie[str] = TokenTrie()
         self._actions: dict[str, list[int]] = {}
@@ -100,6 +96,11 @@ class UIGrammarTokenizer(ActionTokenizer):
             raise ConfigError(f"the UI grammar {list(spec.grammar)} has no templates")
         special = set(getattr(text_tokenizer, "all_special_ids", [])) - {self.end_id}
         self._free_ids = np.array(sorted(set(range(len(text_tokenizer))) - special), np.int64)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Key names the ``K`` slot takes (the spec's)."""
+        return self.spec.keys
 
     @property
     def vocab_size(self) -> int:
@@ -146,8 +147,13 @@ class UIGrammarTokenizer(ActionTokenizer):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """Grammar, grid, length bound, keys and end id (the text tokenizer is saved beside them)."""
-        spec = {"grammar": list(self.spec.grammar), "grid": self.spec.grid, "max_length": self.spec.max_length}
-        return {"spec": spec, "keys": list(self.keys), "end_id": self.end_id}, {}
+        spec = {
+            "grammar": list(self.spec.grammar),
+            "grid": self.spec.grid,
+            "max_length": self.spec.max_length,
+            "keys": list(self.spec.keys),
+        }
+        return {"spec": spec, "end_id": self.end_id}, {}
 
     def save_extra(self, directory: Path) -> None:
         """Save the text tokenizer (needed to decode free text)."""
@@ -157,10 +163,11 @@ class UIGrammarTokenizer(ActionTokenizer):
     def from_state(
         cls, config: dict[str, Any], tensors: dict[str, torch.Tensor], directory: Path
     ) -> UIGrammarTokenizer:
-        """Rebuild from ``get_state`` and the saved text tokenizer."""
+        """Rebuild from ``get_state`` and the saved text tokenizer (older files keep their keys beside the spec)."""
         spec = config["spec"]
-        text_actions = TextActions(grammar=tuple(spec["grammar"]), grid=spec["grid"], max_length=spec["max_length"])
-        return cls(text_actions, load_text_tokenizer(directory), config["end_id"], config["keys"])
+        keys = tuple(spec.get("keys", config.get("keys", UI_KEYS)))
+        text_actions = TextActions(tuple(spec["grammar"]), spec["grid"], spec["max_length"], keys)
+        return cls(text_actions, load_text_tokenizer(directory), config["end_id"])
 
     def _add_template(self, words: list[str]) -> None:
         if any(ch in word for word in words for ch in "|[]"):

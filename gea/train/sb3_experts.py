@@ -15,7 +15,7 @@ import datetime
 import io
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,45 +43,46 @@ from gea.config import save_config
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
 from gea.files import atomic_write, atomic_write_json
+from gea.plugins import load_plugins
 from gea.rollouts.episodes import EpisodeAgent, run_episode
+from gea.schema import option
 
 
 @dataclass
 class ExpertTrainConfig:
-    """Schema of ``gea expert train`` (``gea/configs/expert_train.yaml``).
+    """Schema of ``gea expert train``: an SB3 PPO (CnnPolicy) expert on an env's image, with SB3's settings."""
 
-    PPO settings are SB3's (``n_steps`` per env per update). ``env_kwargs`` go to ``gea.envs.make`` for training
-    and evaluation, ``train_env_kwargs`` for training only (e.g. Atari ``terminal_on_life_loss``).
-    ``eval_max_steps`` caps evaluation episodes (0: the env's own limit). ``torch_threads`` (0: torch's default)
-    applies during the run. ``out_dir`` "" means the experts folder (``$GEA_EXPERTS_DIR``).
-    """
-
-    env_id: str = ""
-    total_timesteps: int = 200_000
-    n_envs: int = 8
-    n_steps: int = 128
-    batch_size: int = 256
-    n_epochs: int = 3
-    learning_rate: float = 2.5e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: float = 0.1
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    image_size: int = DEFAULT_IMAGE_SIZE
-    frame_stack: int = 4
-    clip_rewards: bool = False
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
-    subprocess_envs: bool = False
-    seed: int = 0
-    device: str = "auto"
-    torch_threads: int = 1
-    eval_episodes: int = 10
-    eval_seed: int = 1000
-    eval_max_steps: int = 0
-    progress: bool = True
-    out_dir: str = ""
+    env_id: str = option("", "the env to train on (the first argument of gea expert train)")
+    total_timesteps: int = option(200_000, "env steps of training", minimum=1)
+    n_envs: int = option(8, "envs stepped together", minimum=1)
+    n_steps: int = option(128, "steps per env per update", minimum=1)
+    batch_size: int = option(256, "minibatch size (must divide n_envs x n_steps)", minimum=1)
+    n_epochs: int = option(3, "passes over each rollout", minimum=1)
+    learning_rate: float = option(2.5e-4, "Adam learning rate", minimum=0)
+    gamma: float = option(0.99, "discount factor", minimum=0)
+    gae_lambda: float = option(0.95, "GAE lambda", minimum=0)
+    clip_range: float = option(0.1, "PPO clip range", minimum=0)
+    ent_coef: float = option(0.01, "entropy bonus weight", minimum=0)
+    vf_coef: float = option(0.5, "value loss weight", minimum=0)
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    frame_stack: int = option(4, "frames stacked as the policy's input", minimum=1)
+    clip_rewards: bool = option(False, "train on the sign of the reward (Atari)")
+    env_kwargs: dict[str, Any] = option(factory=dict, help="adapter options for training and evaluation")
+    train_env_kwargs: dict[str, Any] = option(
+        factory=dict, help="adapter options for training only, e.g. +train_env_kwargs.terminal_on_life_loss=true"
+    )
+    subprocess_envs: bool = option(False, "step the training envs in worker processes")
+    seed: int = option(0, "seed of training")
+    device: str = option("auto", "auto, cpu or cuda")
+    torch_threads: int = option(1, "torch CPU threads (0: torch's default; 1 avoids oversubscription)", minimum=0)
+    eval_episodes: int = option(10, "evaluation episodes of the expert and of a random policy", minimum=1)
+    eval_seed: int = option(1000, "first seed of the evaluation episodes")
+    eval_max_steps: int = option(0, "step limit of an evaluation episode (0: the env's own)", minimum=0)
+    progress: bool = option(True, "show progress bars")
+    out_dir: str = option("", "where the expert is saved (empty: $GEA_EXPERTS_DIR, else ~/.cache/gea/experts)")
+    imports: list[str] = option(
+        factory=list, help="your modules that register envs and experts (workers import them too)"
+    )
 
 
 class ImagePolicyInput(gym.ObservationWrapper[np.ndarray, Any, dict[str, Any]]):
@@ -113,6 +114,7 @@ class SignReward(gym.RewardWrapper[Any, Any]):
 
 def make_training_env(config: ExpertTrainConfig, rank: int) -> gym.Env[Any, Any]:
     """One training copy of the env: contract env -> image stack -> SB3 ``Monitor`` (true returns) -> rewards."""
+    load_plugins(config.imports)  # SB3's subprocess workers build their env here
     kwargs = {"image_size": config.image_size, **config.env_kwargs, **config.train_env_kwargs}
     env: gym.Env[Any, Any] = Monitor(ImagePolicyInput(gea.envs.make(config.env_id, **kwargs), config.frame_stack))
     if config.clip_rewards:
@@ -187,6 +189,7 @@ def train_expert(config: ExpertTrainConfig) -> dict[str, Any]:
 
     ``torch_threads`` applies while this runs; the previous torch thread count is restored afterwards.
     """
+    load_plugins(config.imports)
     _check(config)
     threads = torch.get_num_threads()
     if config.torch_threads:

@@ -14,8 +14,8 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from gea.agents.interface import DoneMask, EnvRef, Observations, PolicyOutput, resolve_specs, split_observations
 from gea.agents.small_nets import mlp_torso
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 
 
 def _encoder(observation_key: str, input_shape: tuple[int, ...], hidden: int) -> nn.Module:

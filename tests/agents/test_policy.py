@@ -12,7 +12,7 @@ import torch
 import gea.envs
 from gea.agents import GEAPolicy, PolicyConfig
 from gea.agents.constraints import ConstraintLogitsProcessor
-from gea.envs.spec import ContinuousActions, DiscreteActions
+from gea.spec import ContinuousActions, DiscreteActions
 
 ENV_IDS = ["metaworld:reach-v3", "babyai:GoToRedBall", "procgen:coinrun", "cartpole"]
 UI_ID = "miniwob:click-test"

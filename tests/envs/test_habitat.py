@@ -7,8 +7,8 @@ import pytest
 
 import gea.envs
 from gea.envs.adapters.habitat_tasks import HABITAT_TASKS
-from gea.envs.spec import ContinuousActions
 from gea.errors import MissingDependencyError
+from gea.spec import ContinuousActions
 
 HABITAT_IDS = [f"habitat:{name}" for name in HABITAT_TASKS]
 

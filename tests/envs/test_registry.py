@@ -1,11 +1,82 @@
 """Registry, contract wrapper and generic Gymnasium adapter."""
 
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
 import gea.envs
 from gea.errors import InvalidActionError, MissingDependencyError, UnknownEnvError
+
+HEADLESS_DEFAULTS = ("MUJOCO_GL", "PYOPENGL_PLATFORM", "SDL_VIDEODRIVER")
+SIMULATOR_MODULES = (
+    "metaworld",
+    "mujoco",
+    "minigrid",
+    "procgen",
+    "gym3",
+    "ale_py",
+    "miniwob",
+    "selenium",
+    "miniworld",
+    "pyglet",
+)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "expected"),
+    [
+        ("metaworld:reach-v3", {"domain": "manipulation", "extra": "metaworld"}),
+        ("babyai:BossLevel", {"domain": "navigation", "extra": "babyai"}),
+        ("babyai-skills:BossLevel", {"domain": "planning"}),
+        ("procgen:coinrun", {"actions": 15, "extra": "procgen"}),
+        ("atari:Pong", {"actions": 6, "extra": "atari"}),
+        ("atari-full:Pong", {"actions": 18, "extra": "atari"}),
+        ("miniwob:enter-text", {"domain": "ui", "extra": "ui"}),
+        ("miniworld:Maze", {"domain": "navigation", "extra": "nav3d"}),
+    ],
+)
+def test_spec_starts_no_simulator(env_id: str, expected: dict[str, Any]) -> None:
+    """Reading a spec and the whole registry (tags included) imports no simulator module, in a fresh process."""
+    code = (
+        "import json, sys, gea.envs; s = gea.envs.spec(sys.argv[1]); gea.envs.list_envs(tag='MT10'); "
+        "print(json.dumps({'domain': s.domain, 'extra': s.extra, 'actions': getattr(s.action, 'n', None), "
+        "'simulators': [name for name in sys.argv[2:] if name in sys.modules]}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, env_id, *SIMULATOR_MODULES], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert found["simulators"] == []
+    assert {key: found[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "SDL_VIDEODRIVER": "dummy"}),
+        ({"MUJOCO_GL": "osmesa"}, {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"}),
+        ({"MUJOCO_GL": "glfw"}, {"MUJOCO_GL": "glfw", "PYOPENGL_PLATFORM": None}),
+        ({"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"}, {"PYOPENGL_PLATFORM": "egl"}),
+    ],
+)
+def test_headless_defaults_are_set_when_the_registry_is_first_read(
+    given: dict[str, str], expected: dict[str, str | None]
+) -> None:
+    """Set before any adapter can import a simulator; ``PYOPENGL_PLATFORM`` follows ``MUJOCO_GL``; the user's win."""
+    code = (
+        "import json, os, sys, gea.envs; gea.envs.spec('cartpole'); "
+        "print(json.dumps({name: os.environ.get(name) for name in sys.argv[1:]}))"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in HEADLESS_DEFAULTS}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *expected], env={**env, **given}, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == expected
 
 
 def test_unknown_id_lists_close_matches() -> None:
@@ -41,6 +112,19 @@ def test_generic_adapter_follows_contract(env_id: str) -> None:
     again, _ = env.reset(seed=3)
     np.testing.assert_array_equal(obs["proprio"], again["proprio"])
     env.close()
+
+
+def test_gym_ids_keep_gymnasiums_time_limit() -> None:
+    assert gea.envs.spec("gym:CartPole-v1").max_episode_steps == 500
+    assert gea.envs.spec("gym:MountainCar-v0").max_episode_steps == 200
+    env = gea.envs.make("gym:MountainCar-v0", render_mode=None)
+    env.reset(seed=0)
+    steps, terminated, truncated = 0, False, False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, _ = env.step(0)  # pushing left never reaches the flag
+        steps += 1
+    env.close()
+    assert truncated and not terminated and steps == 200
 
 
 def test_discrete_action_by_name_and_bad_actions() -> None:

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from gea.envs.ui_grammar import (
     GRAMMAR,
-    KEYS,
     Click,
     KeyPress,
     ParseError,
@@ -19,6 +18,7 @@ from gea.envs.ui_grammar import (
     format_action,
     parse_action,
 )
+from gea.spec import UI_KEYS
 
 
 @pytest.mark.parametrize(
@@ -76,6 +76,14 @@ def test_grid_size_is_respected() -> None:
     assert isinstance(parse_action("click 10 9", grid=10), ParseError)
 
 
+def test_keys_come_from_the_action_spec() -> None:
+    keys = ("ENTER", "F5")
+    assert parse_action("key f5", keys=keys) == KeyPress("F5")
+    result = parse_action("key TAB", keys=keys)
+    assert isinstance(result, ParseError) and "one of ENTER, F5" in result.message
+    assert parse_action("key CTRL+V") == KeyPress("CTRL+V")  # the default: every key of gea.spec.UI_KEYS
+
+
 def test_grid_geometry() -> None:
     assert cell_center(0, 0, 160, 210) == (1.6, 2.1)
     assert cell_center(49, 49, 100, 100) == (99.0, 99.0)
@@ -94,7 +102,7 @@ _cells = st.integers(min_value=0, max_value=49)
 _actions = st.one_of(
     st.builds(Click, _cells, _cells),
     st.builds(TypeText, st.text(st.characters(codec="ascii", categories=("L", "N", "P", "S", "Zs")), min_size=1)),
-    st.builds(KeyPress, st.sampled_from(KEYS)),
+    st.builds(KeyPress, st.sampled_from(UI_KEYS)),
     st.builds(Scroll, st.sampled_from(["up", "down"])),
     st.builds(Scroll, st.sampled_from(["up", "down"]), _cells, _cells),
     st.just(Wait()),

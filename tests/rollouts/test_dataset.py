@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, TextActions
 from gea.rollouts.dataset import (
     ROW_SCHEMA,
     DatasetError,
@@ -21,6 +20,7 @@ from gea.rollouts.dataset import (
     verify,
 )
 from gea.rollouts.dataset.layout import meta_path
+from gea.spec import ContinuousActions, DiscreteActions, TextActions
 
 ARM = ContinuousActions(4, (-1.0,) * 4, (1.0,) * 4)
 GRID = DiscreteActions(("turn left", "turn right", "move forward"))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tokenizer_fixtures import smooth_actions, tiny_rvq_configs
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.tokenizers import (
     ActionStats,
     FASTTokenizer,
@@ -31,7 +31,9 @@ from gea.tokenizers.base import safe_sequences
 
 NAMES = ("turn left", "turn right", "move forward", "pick up", "drop", "toggle", "done")
 UI_SPEC = TextActions(grammar=("click X Y", 'type "TEXT"', "key K"), grid=50, max_length=12)
-UI_VALID = re.compile(r'click (\d|[1-4]\d) (\d|[1-4]\d)|type ".{0,12}"|key [A-Z]+', re.DOTALL)
+UI_VALID = re.compile(
+    r'click (\d|[1-4]\d) (\d|[1-4]\d)|type ".{0,12}"|key (?:' + "|".join(map(re.escape, UI_SPEC.keys)) + ")", re.DOTALL
+)
 STATS = ActionStats.from_bounds([-1.0, 0.0, -5.0], [1.0, 2.0, 5.0])
 ARM = EmbodimentSpec("arm", "manipulation", ContinuousActions(3, (-1.0,) * 3, (1.0,) * 3), "an arm", "sim")
 GRID = EmbodimentSpec("grid", "navigation", DiscreteActions(NAMES), "a grid", "sim")

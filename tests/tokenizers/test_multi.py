@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from tokenizer_fixtures import smooth_actions, tiny_rvq_configs
 
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 from gea.tokenizers import MultiEmbodimentTokenizer, ResidualVQTokenizer, UniformBinTokenizer
 
 ARM = EmbodimentSpec("arm", "manipulation", ContinuousActions(4, (-1.0,) * 4, (1.0,) * 4), "an arm", "sim")

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gea.envs.spec import TextActions
 from gea.errors import InvalidActionError
+from gea.spec import UI_KEYS, TextActions
 from gea.tokenizers import UIGrammarTokenizer, load_tokenizer
 from gea.tokenizers.ui_grammar import expand_template
 
 SPEC = TextActions(grammar=("click X Y", 'type "TEXT"', "key K"), grid=50, max_length=12)
-VALID = re.compile(r'click (\d+) (\d+)|type "(.*)"|key [A-Z]+', re.DOTALL)
+VALID = re.compile(r'click (\d+) (\d+)|type "(.*)"|key (?:' + "|".join(map(re.escape, SPEC.keys)) + ")", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,17 @@ def test_save_load_round_trip(ui: UIGrammarTokenizer, tmp_path: Path) -> None:
     loaded = load_tokenizer(ui.save(tmp_path / "ui"))
     ids = [*ui.encode(["click 1 2", 'type "search"', "key TAB"]), [7, 8, 9]]
     assert loaded.decode(ids) == ui.decode(ids)
+
+
+def test_keys_are_the_action_specs(ui: UIGrammarTokenizer, text_tokenizer: Any, tmp_path: Path) -> None:
+    assert ui.keys == SPEC.keys == UI_KEYS
+    assert ui.decode(ui.encode(["key CTRL+V", "key PAGEDOWN"])) == ["key CTRL+V", "key PAGEDOWN"]
+    narrow = UIGrammarTokenizer(TextActions(("key K",), keys=("ENTER", "F5")), text_tokenizer)
+    assert narrow.decode(narrow.encode(["key F5"])) == ["key F5"]
+    with pytest.raises(InvalidActionError, match="keys"):
+        narrow.encode(["key TAB"])
+    loaded = load_tokenizer(narrow.save(tmp_path / "narrow"))
+    assert isinstance(loaded, UIGrammarTokenizer) and loaded.spec == narrow.spec
 
 
 def test_grammar_shorthand_expands_to_every_form() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from gea.envs.contract import ImageObservationEnv
 from gea.envs.registry import register
-from gea.envs.spec import DiscreteActions, EmbodimentSpec
+from gea.spec import DiscreteActions, EmbodimentSpec
 
 COLOR_BANDIT_ID = "test:color-bandit"
 SPEC = EmbodimentSpec(

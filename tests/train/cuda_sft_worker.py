@@ -2,12 +2,11 @@
 
 usage: torchrun --standalone --nproc_per_node 1 cuda_sft_worker.py OUT STRATEGY DATASET
 
-``init_distributed`` forms no process group for a single process, and NCCL refuses two ranks on one GPU, so on a
-one-GPU machine this worker joins a one-rank NCCL group itself and runs the trainer with a context that reports
-``distributed``: the real DDP / ``fully_shard`` wrapping, NCCL collectives and (for FSDP) the gathered full-state
-checkpoints. It trains to step 2 with bf16 autocast and checkpoints, resumes a fresh trainer from that checkpoint,
-checks the restored weights equal the trained ones, trains on to step 3 and exports the policy. It writes
-OUT/result.json.
+NCCL refuses two ranks on one GPU, so on a one-GPU machine this worker joins a one-rank NCCL group (as
+``init_distributed`` does under torchrun) and runs the trainer in it: the real DDP / ``fully_shard`` wrapping,
+NCCL collectives and (for FSDP) the gathered full-state checkpoints. It trains to step 2 with bf16 autocast and
+checkpoints, resumes a fresh trainer from that checkpoint, checks the restored weights equal the trained ones,
+trains on to step 3 and exports the policy. It writes OUT/result.json.
 """
 
 from __future__ import annotations
@@ -31,15 +30,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from sft_helpers import tiny_config
 
 
-class OneRankGroup(DistributedContext):
-    """A context for a joined one-rank process group that takes the trainer's distributed code paths."""
-
-    @property
-    def distributed(self) -> bool:
-        """True: the process group is live even though it holds a single rank."""
-        return dist.is_initialized()
-
-
 def full_weights(model: nn.Module, strategy: str) -> dict[str, torch.Tensor]:
     """The unsharded weights of the trainer's model, on the CPU."""
     if strategy == "fsdp":
@@ -54,7 +44,7 @@ def main() -> None:
     out, strategy, dataset = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     torch.cuda.set_device(0)
     dist.init_process_group("nccl", device_id=torch.device("cuda", 0))
-    context = OneRankGroup(rank=0, world_size=1, local_rank=0, device=torch.device("cuda", 0))
+    context = DistributedContext(rank=0, world_size=1, local_rank=0, device=torch.device("cuda", 0), process_group=True)
     settings = {"strategy": strategy, "device": "cuda", "cpu_threads": 0, "steps": 3, "policy": PolicyConfig(bf16=True)}
     first = SFTTrainer(tiny_config([dataset], out / "run", stop_at=2, **settings), context)
     trained = first.train()

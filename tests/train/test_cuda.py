@@ -91,6 +91,14 @@ def test_gea_sft_under_torchrun_on_cuda_writes_checkpoint_and_policy(tmp_path: P
     assert BABYAI in GEAPolicy.from_pretrained(tmp_path / "policy").codec.tokenizer.routes
 
 
+def test_one_process_under_torchrun_shards_with_fsdp_on_nccl(tmp_path: Path, babyai_data: Path) -> None:
+    overrides = [f"data.paths=[{babyai_data}]", "steps=2", "batch_size=4", "device=cuda", "strategy=fsdp"]
+    done = _run([*TORCHRUN, "-m", "gea.cli", "sft", *overrides, "progress=false", f"out_dir={tmp_path}"])
+    assert "sft: 1 process in a nccl group, this one rank 0 on cuda:0; model FSDPSFTModel" in done.stdout
+    checkpoint = latest_checkpoint(tmp_path / "checkpoints")
+    assert checkpoint is not None and checkpoint.trainer_state["step"] == 2
+
+
 @pytest.mark.parametrize(("strategy", "wrapped"), [("ddp", "DistributedDataParallel"), ("fsdp", "FSDPSFTModel")])
 def test_nccl_sft_checkpoints_resume_exactly(strategy: str, wrapped: str, tmp_path: Path, babyai_data: Path) -> None:
     _run([*TORCHRUN, str(WORKER), str(tmp_path), strategy, str(babyai_data)])

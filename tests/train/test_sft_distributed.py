@@ -81,3 +81,30 @@ def test_fsdp_checkpoints_resume_exactly_and_export_a_loadable_policy(
     assert len(shared) >= len(exported) - 1  # every weight (a tied output head may be stored under its twin)
     for name in shared:
         torch.testing.assert_close(exported[name].detach(), finals[1][name], msg=name)
+
+
+@pytest.mark.parametrize(("strategy", "wrapped"), [("fsdp", "FSDPSFTModel"), ("ddp", "DistributedDataParallel")])
+def test_one_process_under_torchrun_joins_a_group_and_wraps(
+    strategy: str, wrapped: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``torchrun --nproc_per_node 1 ... strategy=fsdp`` runs the real FSDP2 code on a one-rank gloo group."""
+    paths = expert_datasets(tmp_path_factory)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "gea.cli"]
+    command += ["sft", f"data.paths=[{paths[0]}]", "steps=2", "batch_size=2", "device=cpu", "cpu_threads=1"]
+    command += ["progress=false", f"strategy={strategy}", f"out_dir={tmp_path}"]
+    completed = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert f"sft: 1 process in a gloo group, this one rank 0 on cpu; model {wrapped}" in completed.stdout
+    from gea.train.checkpoint import latest_checkpoint
+
+    checkpoint = latest_checkpoint(tmp_path / "checkpoints")
+    assert checkpoint is not None and checkpoint.trainer_state["step"] == 2
+
+
+def test_a_plain_process_runs_alone(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    paths = expert_datasets(tmp_path_factory)
+    command = [sys.executable, "-m", "gea.cli", "sft", f"data.paths=[{paths[0]}]", "steps=1", "batch_size=2"]
+    command += ["device=cpu", "cpu_threads=1", "progress=false", "strategy=fsdp", f"out_dir={tmp_path}"]
+    completed = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "sft: a single process on cpu (no process group); model SFTModel" in completed.stdout

@@ -1,5 +1,7 @@
 """Adapters from each simulator to the platform contract; importing this package registers them all.
 
+The registry imports it on first use (``gea.envs.spec``, ``list_envs``, ``make``), so ``import gea.envs`` stays
+free of side effects. Headless rendering defaults are set here, before any adapter can import its simulator.
 Adapter modules import their simulator only inside factories, so registering costs nothing and
 ``gea.envs.spec(id)`` never starts a simulator.
 """
@@ -7,6 +9,10 @@ Adapter modules import their simulator only inside factories, so registering cos
 import importlib
 from importlib.resources import files
 from pathlib import Path
+
+from gea.envs.headless import apply_headless_defaults
+
+apply_headless_defaults()
 
 from gea.envs.adapters import gym_generic
 

@@ -41,8 +41,8 @@ from gea.envs.adapters.atari_data import (
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import EnvEntry, add_entry, register_prefix
-from gea.envs.spec import DiscreteActions, EmbodimentSpec
 from gea.errors import ConfigError, UnknownEnvError
+from gea.spec import DiscreteActions, EmbodimentSpec
 
 FULL_ACTION_SET = (
     "NOOP",

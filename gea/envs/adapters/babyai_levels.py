@@ -16,7 +16,7 @@ import numpy as np
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import register
-from gea.envs.spec import DiscreteActions, EmbodimentSpec
+from gea.spec import DiscreteActions, EmbodimentSpec
 
 View = Literal["full", "agent"]
 VIEWS: tuple[str, ...] = ("full", "agent")

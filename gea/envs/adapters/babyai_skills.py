@@ -32,7 +32,7 @@ from gea.envs.adapters.babyai_grid import (
 from gea.envs.adapters.babyai_levels import LEVELS, BabyAIEnv, View
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import register
-from gea.envs.spec import DiscreteActions, EmbodimentSpec
+from gea.spec import DiscreteActions, EmbodimentSpec
 
 COLORS: tuple[str, ...] = ("red", "green", "blue", "purple", "yellow", "grey")
 SUBGOAL_REWARD = 0.1

@@ -19,8 +19,11 @@ from omegaconf.errors import OmegaConfBaseException
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import EnvEntry, add_entry, register_prefix
-from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec
+
+DEFAULT_MAX_EPISODE_STEPS = 500
+"""Time limit of a ``gym:`` id whose Gymnasium registration has none."""
 
 
 @dataclass
@@ -35,7 +38,7 @@ class GymEnvConfig:
     action_names: list[str] | None = None
     action_low: list[float] | None = None
     action_high: list[float] | None = None
-    max_episode_steps: int = 500
+    max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS
     extra: str | None = None
     requires: list[str] = field(default_factory=list)
     gym_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +113,8 @@ def _check_action_space(embodiment: EmbodimentSpec, actual: spaces.Space[Any]) -
 
 
 def _spec_from_gym(gym_id: str) -> EmbodimentSpec:
-    """The spec of ``gym:<gym_id>``, read from the env's action space (builds the env once)."""
+    """The spec of ``gym:<gym_id>``, read from the env's action space (builds the env once); the time limit is
+    the one Gymnasium registered for the id (500 steps when it registered none)."""
     probe = gym.make(gym_id)
     try:
         action_space = probe.action_space
@@ -135,6 +139,7 @@ def _spec_from_gym(gym_id: str) -> EmbodimentSpec:
         description=f"an agent in the Gymnasium environment {gym_id}",
         simulator=f"Gymnasium {gym_id}",
         observation_keys=("image", "instruction", "proprio"),
+        max_episode_steps=gym.spec(gym_id).max_episode_steps or DEFAULT_MAX_EPISODE_STEPS,
     )
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import register
-from gea.envs.spec import ContinuousActions, Domain, EmbodimentSpec
 from gea.errors import ConfigError
+from gea.spec import ContinuousActions, Domain, EmbodimentSpec
 
 HABITAT_INSTALL_HINT = (
     "conda install habitat-sim -c conda-forge -c aihabitat (habitat-sim is not on PyPI), "

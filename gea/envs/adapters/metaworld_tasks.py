@@ -24,7 +24,7 @@ import numpy as np
 
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, clean_instruction
 from gea.envs.registry import register
-from gea.envs.spec import ContinuousActions, EmbodimentSpec
+from gea.spec import ContinuousActions, EmbodimentSpec
 
 STATE_DIM = 39
 DEFAULT_CAMERA = "corner3"

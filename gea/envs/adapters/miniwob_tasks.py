@@ -18,10 +18,8 @@ import numpy as np
 from gea.envs.contract import ImageObservationEnv, clean_instruction
 from gea.envs.images import resize
 from gea.envs.registry import register
-from gea.envs.spec import EmbodimentSpec, TextActions
 from gea.envs.ui_grammar import (
     GRAMMAR,
-    KEYS,
     Click,
     KeyPress,
     ParseError,
@@ -32,6 +30,7 @@ from gea.envs.ui_grammar import (
     parse_action,
 )
 from gea.errors import GEAError
+from gea.spec import EmbodimentSpec, TextActions
 
 if TYPE_CHECKING:
     from miniwob.dom import DOMElement
@@ -89,7 +88,7 @@ MINIWOB_KEY_NAMES: dict[str, str] = {
     "CTRL+V": "C-v",
     "CTRL+X": "C-x",
 }
-"""Grammar key names -> MiniWoB key syntax."""
+"""Grammar key names (``gea.spec.UI_KEYS``) -> MiniWoB key syntax."""
 
 DEFAULT_UI_IMAGE_SIZE = (TASK_HEIGHT, TASK_WIDTH)
 """Screenshots keep the task area's own pixels by default, so small text stays readable."""
@@ -125,8 +124,14 @@ class MiniWoBEnv(ImageObservationEnv):
             raise ValueError(f"{task!r} is not a MiniWoB++ task of the installed miniwob package")
         if not isinstance(embodiment.action, TextActions):
             raise TypeError(f"{embodiment.id}: MiniWoB needs TextActions, got {type(embodiment.action).__name__}")
+        unknown = [key for key in embodiment.action.keys if key not in MINIWOB_KEY_NAMES]
+        if unknown:
+            raise ValueError(
+                f"{embodiment.id}: MiniWoB cannot press {unknown}; keys must be among {list(MINIWOB_KEY_NAMES)}"
+            )
         self.task = task
         self.grid = embodiment.action.grid
+        self.keys = embodiment.action.keys
         self.url = (HTML_DIR / "miniwob" / f"{task}.html").as_uri()
         self.time_limit_s = time_limit_s
         self.data_mode = data_mode
@@ -142,7 +147,7 @@ class MiniWoBEnv(ImageObservationEnv):
             action_types=self._action_types,
             screen_width=TASK_WIDTH,
             screen_height=TASK_HEIGHT,
-            allowed_keys=tuple(MINIWOB_KEY_NAMES[key] for key in KEYS),
+            allowed_keys=tuple(MINIWOB_KEY_NAMES[key] for key in self.keys),
             text_max_len=embodiment.action.max_length,
         )
         self.utterance = ""
@@ -186,7 +191,7 @@ class MiniWoBEnv(ImageObservationEnv):
             native["coords"] = np.array(cell_center(x, y, TASK_WIDTH, TASK_HEIGHT, self.grid))
         elif isinstance(action, KeyPress):
             native["action_type"] = self._action_types.index(ActionTypes.PRESS_KEY)
-            native["key"] = KEYS.index(action.key)
+            native["key"] = self.keys.index(action.key)
         elif isinstance(action, TypeText):
             native["action_type"] = self._action_types.index(ActionTypes.TYPE_TEXT)
             native["text"] = action.text
@@ -221,7 +226,7 @@ class MiniWoBEnv(ImageObservationEnv):
 
         from gea.envs.adapters.chromium import ACTION_ERRORS, BROWSER_ERRORS
 
-        parsed = parse_action(action, self.grid)
+        parsed = parse_action(action, self.grid, self.keys)
         info: dict[str, Any] = {"task": self.task}
         if isinstance(parsed, ParseError):
             info["action_error"] = parsed.message

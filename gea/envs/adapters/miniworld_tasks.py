@@ -18,7 +18,7 @@ import numpy as np
 
 from gea.envs.contract import DEFAULT_IMAGE_SIZE, ImageObservationEnv, as_image_size, clean_instruction
 from gea.envs.registry import register
-from gea.envs.spec import DiscreteActions, EmbodimentSpec
+from gea.spec import DiscreteActions, EmbodimentSpec
 
 # MiniWorld's action order; each task uses the first ``n`` of them (Sign's 4th action ends the episode).
 MINIWORLD_ACTIONS: tuple[str, ...] = (

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions
 from gea.errors import InvalidActionError
 from gea.rollouts.dataset.images import encode_image
 from gea.rollouts.dataset.schema import ROW_SCHEMA
+from gea.spec import ActionSpec, ContinuousActions, DiscreteActions
 
 
 def encode_action(spec: ActionSpec, action: Any) -> tuple[list[float] | None, int | None, str | None]:

@@ -7,8 +7,11 @@ DATASET/
   meta/info.json         format version, image format, totals, one entry per embodiment (action space, image size)
   meta/features.json     every column's type and meaning
   meta/episodes.parquet  one row per episode: shard, row group, row range, length, return, success (commit point)
-  meta/checksums.json    sha256, row count and size of every shard
+  meta/checksums.json    sha256, row count, size and modification time of every shard
   meta/stats.json        per-embodiment action statistics (for normalization)
+  meta/verified.json     shards hashed again after they were copied or touched (a cache; see integrity)
+  meta/dropped.json      episodes `gea dataset repair` removed with damaged shards (recollected on resume)
+  quarantine/            damaged shards and unreadable metadata files set aside by `gea dataset repair`
 ```
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
+from gea.spec import UI_KEYS, ActionSpec, ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
 FORMAT_NAME = "gea-episodes"
 DATA_DIR = "data"
@@ -66,7 +69,13 @@ def action_document(action: ActionSpec) -> dict[str, Any]:
         return {"kind": "continuous", "dim": action.dim, "low": list(action.low), "high": list(action.high)}
     if isinstance(action, DiscreteActions):
         return {"kind": "discrete", "names": list(action.names)}
-    return {"kind": "text", "grammar": list(action.grammar), "grid": action.grid, "max_length": action.max_length}
+    return {
+        "kind": "text",
+        "grammar": list(action.grammar),
+        "grid": action.grid,
+        "max_length": action.max_length,
+        "keys": list(action.keys),
+    }
 
 
 def action_from_document(document: dict[str, Any]) -> ActionSpec:
@@ -76,4 +85,5 @@ def action_from_document(document: dict[str, Any]) -> ActionSpec:
         return ContinuousActions(int(document["dim"]), tuple(document["low"]), tuple(document["high"]))
     if kind == "discrete":
         return DiscreteActions(tuple(document["names"]))
-    return TextActions(tuple(document["grammar"]), int(document["grid"]), int(document["max_length"]))
+    keys = tuple(document.get("keys", UI_KEYS))  # datasets written before keys were recorded used the defaults
+    return TextActions(tuple(document["grammar"]), int(document["grid"]), int(document["max_length"]), keys)

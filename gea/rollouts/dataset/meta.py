@@ -51,14 +51,7 @@ class DatasetMeta:
         """Read the metadata of the dataset at ``root``, then (``check_shards``) check every shard cheaply
         against it; raise ``DatasetError`` naming the file and the fix if it is not a sound dataset."""
         root = Path(root)
-        info_file = meta_path(root, "info.json")
-        if not info_file.exists():
-            raise DatasetError(
-                f"{root} is not a gea episode dataset (no {info_file}); create one with `gea collect out=...`"
-            )
-        info = read_json_object(info_file, "collect the dataset again")
-        if info.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{info_file}: format is {info.get('format')!r}, expected {FORMAT_NAME!r}")
+        info = load_info(root)
         episodes = read_episodes(root)
         checksums = read_checksums(root)
         if check_shards:
@@ -95,6 +88,19 @@ class DatasetMeta:
     def shard_files(self) -> list[str]:
         """Committed shard files, relative to the root, in order."""
         return sorted(set(self.episodes["shard"].to_pylist()))
+
+
+def load_info(root: Path) -> dict[str, Any]:
+    """``meta/info.json`` of the dataset at ``root``; raise ``DatasetError`` if it is not a gea episode dataset."""
+    info_file = meta_path(root, "info.json")
+    if not info_file.exists():
+        raise DatasetError(
+            f"{root} is not a gea episode dataset (no {info_file}); create one with `gea collect out=...`"
+        )
+    info = read_json_object(info_file, "collect the dataset again")
+    if info.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{info_file}: format is {info.get('format')!r}, expected {FORMAT_NAME!r}")
+    return info
 
 
 def read_json_object(path: Path, fix: str) -> dict[str, Any]:
@@ -134,6 +140,24 @@ def read_episodes(root: Path) -> pa.Table:
             f"{path} is unreadable ({error}); `gea dataset repair {root}` rebuilds it from the shards' own "
             f"episode lists"
         ) from error
+
+
+def read_episode_index(root: Path) -> pa.Table:
+    """The ``embodiment``, ``shard``, ``row_group`` and ``length`` columns of ``meta/episodes.parquet``, strings
+    dictionary-encoded in one chunk: what readers need to find rows, without materializing every episode's text
+    (2.2M episodes: a few tens of MB and well under a second)."""
+    path = meta_path(root, "episodes.parquet")
+    columns = ["embodiment", "shard", "row_group", "length"]
+    if not path.exists():
+        return EPISODES_SCHEMA.empty_table().select(columns)
+    try:
+        table = pq.read_table(path, columns=columns, read_dictionary=["embodiment", "shard"])
+    except (OSError, pa.ArrowException) as error:
+        raise DatasetError(
+            f"{path} is unreadable ({error}); `gea dataset repair {root}` rebuilds it from the shards' own "
+            f"episode lists"
+        ) from error
+    return table.unify_dictionaries().combine_chunks()
 
 
 def write_episodes(root: Path, episodes: pa.Table) -> None:

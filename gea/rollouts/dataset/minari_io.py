@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.errors import ConfigError, MissingDependencyError
 from gea.rollouts.dataset.episode import EpisodeBuilder
 from gea.rollouts.dataset.images import decode_image
@@ -22,6 +21,7 @@ from gea.rollouts.dataset.layout import action_document, action_from_document
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.rollouts.dataset.scan import iter_episodes
 from gea.rollouts.dataset.writer import DatasetWriter
+from gea.spec import ContinuousActions, DiscreteActions
 
 
 def _minari() -> Any:

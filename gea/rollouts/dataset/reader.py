@@ -1,13 +1,18 @@
 """Stream training windows from one or more episode datasets, mixed by weight and split across ranks.
 
-Memory is bounded by the block size, not the dataset size: the reader keeps one small entry per row
-group (never a frame index), reads ``block_row_groups`` row groups at a time, decodes their images
-once, and yields that block's windows in a seeded random order (a bounded shuffle).
+Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
+group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
+at a time, decodes their images once, and yields that block's windows in a seeded random order (a
+bounded shuffle); while a block's windows are yielded, a background thread reads and decodes the next block (at
+most two blocks in memory). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,21 +24,33 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from gea.errors import ConfigError
-from gea.rollouts.dataset.integrity import open_shard, read_row_group
-from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.integrity import damaged, open_shard, read_row_group, shard_problems
+from gea.rollouts.dataset.meta import load_info, read_checksums, read_episode_index
 from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
 
 DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """One row group of one shard, restricted to one embodiment's episodes."""
+class _Units:
+    """The row groups of one embodiment in one dataset, as compact arrays (a few bytes per row group).
+
+    Unit ``i`` is row group ``row_group[i]`` of shard file ``root / shard_names[shard[i]]``, restricted to the
+    embodiment's episodes, which hold ``windows[i]`` steps.
+    """
 
     root: Path
-    shard: Path
-    row_group: int
-    windows: int
+    shard_names: tuple[str, ...]
+    shard: np.ndarray
+    row_group: np.ndarray
+    windows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.shard)
+
+    def path(self, unit: int) -> Path:
+        """The shard file of unit ``unit``."""
+        return self.root / self.shard_names[int(self.shard[unit])]
 
 
 class _Stream:
@@ -44,7 +61,7 @@ class _Stream:
         key: str,
         embodiment: str,
         action_kind: str,
-        units: list[_Unit],
+        units: _Units,
         seed: int,
         shard: tuple[int, int],
         block_row_groups: int,
@@ -59,30 +76,50 @@ class _Stream:
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
+        self._epoch_units: tuple[int, np.ndarray, bool] | None = None
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._ahead: tuple[tuple[int, int], Future[tuple[Block, np.ndarray] | None]] | None = None
 
-    def _my_units(self, epoch: int) -> tuple[list[_Unit], bool]:
-        """This shard's units for ``epoch``, and whether windows (not units) are split across shards."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
-        units = [self.units[i] for i in order]
-        if len(units) >= self.world:
-            return units[self.rank :: self.world], False
-        return units, True  # fewer row groups than shards: every shard reads all, keeps every world-th window
+    def _my_units(self, epoch: int) -> tuple[np.ndarray, bool]:
+        """This shard's unit numbers for ``epoch``, and whether windows (not units) are split across shards."""
+        cached = self._epoch_units  # one read: the prefetch thread may replace it meanwhile
+        if cached is None or cached[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
+            # With fewer row groups than shards, every shard reads all and keeps every world-th window.
+            split = len(order) < self.world
+            cached = (epoch, order if split else order[self.rank :: self.world], split)
+            self._epoch_units = cached
+        return cached[1], cached[2]
 
-    def _load(self, epoch: int, block: int) -> bool:
-        """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
+    def _read(self, epoch: int, block: int) -> tuple[Block, np.ndarray] | None:
+        """Block ``block`` of ``epoch`` (images decoded) and this shard's window order in it; None if the epoch has
+        no such block. Reads nothing but its arguments and fixed settings, so it can run on the prefetch thread."""
         units, split_windows = self._my_units(epoch)
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
-        if not chosen:
-            return False
+        if not len(chosen):
+            return None
         tables = []
         for unit in chosen:
-            shard = open_shard(unit.shard, unit.root)
-            table = read_row_group(shard, unit.shard, unit.root, unit.row_group, WINDOW_COLUMNS)
+            path = self.units.path(unit)
+            shard = open_shard(path, self.units.root)
+            table = read_row_group(shard, path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
-        self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
-        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
-        self._order = rows[rows % self.world == self.rank] if split_windows else rows
-        self._loaded = (epoch, block)
+        loaded = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
+        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(loaded))
+        return loaded, rows[rows % self.world == self.rank] if split_windows else rows
+
+    def _load(self, epoch: int, block: int) -> bool:
+        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block) and start reading the
+        next one on a background thread: Parquet decoding and image decoding release the GIL, so the next block
+        is read while this one's windows are cut."""
+        ahead, self._ahead = self._ahead, None
+        result = ahead[1].result() if ahead is not None and ahead[0] == (epoch, block) else self._read(epoch, block)
+        if result is None:
+            return False
+        (self._block, self._order), self._loaded = result, (epoch, block)
+        if self._prefetcher is None:
+            self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gea-window-reader")
+        self._ahead = ((epoch, block + 1), self._prefetcher.submit(self._read, epoch, block + 1))
         return True
 
     def next(self, context: int) -> dict[str, Any] | None:
@@ -119,16 +156,42 @@ def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _units(meta: DatasetMeta, embodiment: str) -> list[_Unit]:
-    episodes = meta.episodes.filter(pc.equal(meta.episodes["embodiment"], embodiment))
-    grouped = episodes.group_by(["shard", "row_group"]).aggregate([("length", "sum")])
-    ordered = grouped.sort_by([("shard", "ascending"), ("row_group", "ascending")])
-    return [
-        _Unit(meta.root, meta.root / shard, int(group), int(windows))
-        for shard, group, windows in zip(
-            ordered["shard"].to_pylist(), ordered["row_group"].to_pylist(), ordered["length_sum"].to_pylist()
+def _units_by_embodiment(root: Path, index: pa.Table) -> dict[str, _Units]:
+    """Each embodiment's row groups and their step counts, from ``read_episode_index`` (dictionary-encoded).
+
+    Only numeric arrays are built (no Python object per episode or row group), so startup time and memory grow
+    with the number of row groups at a few bytes each, not with the text of the metadata.
+    """
+    if index.num_rows == 0:
+        return {}
+    shards, embodiments = index["shard"].chunk(0), index["embodiment"].chunk(0)
+    names = shards.dictionary.to_pylist()
+    name_rank = np.empty(len(names), np.int64)  # dictionary code -> position in name order
+    name_rank[np.argsort(names)] = np.arange(len(names))
+    shard = name_rank[shards.indices.to_numpy()]
+    group = index["row_group"].to_numpy().astype(np.int64)
+    length = index["length"].to_numpy()
+    codes = embodiments.indices.to_numpy()
+    result: dict[str, _Units] = {}
+    for code, embodiment in enumerate(embodiments.dictionary.to_pylist()):
+        mine = codes == code
+        keys, windows = _sum_by_key((shard[mine] << 32) | group[mine], length[mine])  # ordered by (shard, group)
+        units = _Units(
+            root, tuple(sorted(names)), (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), windows
         )
-    ]
+        if len(units):
+            result[embodiment] = units
+    return result
+
+
+def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys`` in increasing order and the sum of ``values`` for each (linear when ``keys`` are
+    already sorted, as episodes are committed shard after shard)."""
+    if len(keys) and bool(np.all(keys[1:] >= keys[:-1])):
+        starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+        return keys[starts], np.add.reduceat(values.astype(np.int64), starts)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse.reshape(-1), weights=values, minlength=len(unique)).astype(np.int64)
 
 
 class WindowDataset(IterableDataset[dict[str, Any]]):
@@ -165,13 +228,19 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         self.context, self.seed, self.loop = context, seed, loop
         self.block_row_groups, self.decode_images = block_row_groups, decode_images
         self.rank, self.world_size = _default_shard(rank, world_size)
-        self._sources: list[tuple[str, str, str, list[_Unit], float]] = []
+        self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
-            meta = DatasetMeta.load(path)
-            for embodiment, document in sorted(meta.embodiments.items()):
-                units = _units(meta, embodiment)
+            root = Path(path)
+            info = load_info(root)
+            index = read_episode_index(root)
+            problems = shard_problems(root, index, read_checksums(root))
+            if problems:
+                raise damaged(root, problems)
+            units_of = _units_by_embodiment(root, index)
+            for embodiment, document in sorted(info.get("embodiments", {}).items()):
+                units = units_of.get(embodiment)
                 share = weight * (embodiment_weights or {}).get(embodiment, 1.0)
-                if units and share > 0:
+                if units is not None and len(units) and share > 0:
                     key = f"{number}:{embodiment}"
                     self._sources.append((key, embodiment, document["action"]["kind"], units, share))
         if not self._sources:
@@ -214,14 +283,17 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Yield windows until every stream is finished (never, when looping)."""
         self._start()
-        weights = np.asarray([source[4] for source in self._sources], np.float64)
-        alive = np.ones(len(self._streams), bool)
-        while alive.any():
-            probabilities = np.where(alive, weights, 0.0)
-            choice = int(self._mixer.choice(len(self._streams), p=probabilities / probabilities.sum()))
+        weights = [source[4] for source in self._sources]
+        alive = list(range(len(self._streams)))
+        cumulative = list(itertools.accumulate(weights))
+        while alive:
+            # One uniform draw picks a live stream with probability proportional to its weight.
+            draw = self._mixer.random() * cumulative[-1]
+            choice = alive[min(bisect.bisect_right(cumulative, draw), len(alive) - 1)]
             sample = self._streams[choice].next(self.context)
             if sample is None:
-                alive[choice] = False
+                alive.remove(choice)
+                cumulative = list(itertools.accumulate(weights[index] for index in alive))
                 continue
             yield sample
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow.compute as pc
+
 from gea.files import sha256_file
 from gea.rollouts.dataset.integrity import damaged, shard_problems
 from gea.rollouts.dataset.layout import data_dir
@@ -36,8 +38,8 @@ def verify(root: str, check_hashes: bool = True) -> VerifyReport:
         path = meta.root / shard
         if str(path) not in failed and sha256_file(path) != meta.checksums[shard]["sha256"]:
             report.problems.append(f"{path}: corrupt shard (sha256 differs from meta/checksums.json)")
-    indices = meta.episodes["episode_index"].to_pylist()
-    if len(set(indices)) != len(indices):
+    indices = meta.episodes["episode_index"]
+    if pc.count_distinct(indices).as_py() != len(indices):
         report.problems.append(f"{meta.root}/meta/episodes.parquet: duplicate episode indices")
     folder = data_dir(meta.root)
     committed = set(meta.shard_files())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gea.files import (
@@ -212,7 +213,7 @@ class DatasetWriter:
 
     def _write_info(self) -> None:
         self.info["total_episodes"] = self._episodes.num_rows
-        self.info["total_steps"] = int(sum(self._episodes["length"].to_pylist()))
+        self.info["total_steps"] = int(pc.sum(self._episodes["length"]).as_py() or 0)
         self.info["shards"] = len(self._checksums)
         atomic_write_json(meta_path(self.root, "info.json"), self.info)
 

@@ -22,9 +22,9 @@ from torch import nn
 from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
 from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
-from gea.envs.spec import ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
+from gea.spec import ContinuousActions, DiscreteActions
 
 
 @dataclass

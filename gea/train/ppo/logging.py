@@ -17,6 +17,7 @@ GROUPS = {
     "fps": "charts",
     "lr": "charts",
     "worker_restarts": "charts",
+    "rollout_fraction": "charts",
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +14,7 @@ from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
+from gea.plugins import load_plugins
 from gea.train.distributed import DistributedContext, init_distributed, seed_everything, shutdown_distributed
 from gea.train.ppo.agent import PPOAgent, SmallNetAgent
 from gea.train.ppo.config import PPOConfig
@@ -102,10 +103,14 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed + 1_000_003 * context.rank)
     env_ids = config.envs_for_rank(context.rank)
-    for module in config.imports:
-        importlib.import_module(module)
+    load_plugins(config.imports)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
+    if config.policy.path and not Path(config.policy.path).exists():
+        raise ConfigError(
+            f"policy.path={config.policy.path} does not exist; give a policy folder (a gea ppo run's policy/, or for "
+            "policy=mllm a gea sft run's policy/), or leave it empty to start from a fresh policy"
+        )
     if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
         raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     env_kwargs = rank_env_kwargs(config, env_ids)

@@ -36,6 +36,7 @@ from gea.train.ppo.agent import PPOAgent
 from gea.train.ppo.buffer import EpisodeEnd, EpisodeStats, RolloutBuffer, episode_ends
 from gea.train.ppo.config import PPOConfig
 from gea.train.ppo.logging import RunLogger
+from gea.train.ppo.preemption import RolloutPreemption
 
 SFTBatches = Iterator[list[dict[str, Any]]]
 VecEnv = GeaVectorEnv | MultiTaskVecEnv
@@ -62,8 +63,12 @@ class PPOTrainer:
         broadcast_module(agent.module)
         parameters = [parameter for parameter in agent.module.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(parameters, lr=config.lr, eps=config.adam_eps, fused=True)
-        self.steps_per_update = config.batch_per_rank * context.world_size
+        self.steps_per_update = config.batch_per_rank * context.world_size  # fewer when rollouts are preempted
         self.total_updates = max(1, math.ceil(config.total_steps / self.steps_per_update))
+        self.preemption = RolloutPreemption(
+            context, config.sync_frac, config.min_rollout_fraction, config.rollout_steps
+        )
+        self.global_step = 0  # env steps over all ranks
         self.num_envs = envs.num_envs
         self.buffer = RolloutBuffer(config.rollout_steps, self.num_envs, next(agent.module.parameters()).device)
         self.stats = EpisodeStats(self.num_envs)
@@ -81,32 +86,36 @@ class PPOTrainer:
         """Collect and update until ``total_steps`` env steps (over all ranks) are done."""
         self.maybe_resume()
         logger = RunLogger(self.out_dir, self.context.is_main, self.config, self.total_updates * self.steps_per_update)
-        logger.progress.update(self.update_index * self.steps_per_update)
+        logger.progress.update(self.global_step)
         self.reset_envs(seed=self.config.seed + 10_007 * self.context.rank + 1_000_003 * self.update_index)
-        start, start_update = time.perf_counter(), self.update_index
+        start, start_step = time.perf_counter(), self.global_step
         try:
-            while self.update_index < self.total_updates:
+            while self.global_step < self.config.total_steps:
+                before = self.global_step
                 metrics = self.train_one_update()
                 self.update_index += 1
                 elapsed = time.perf_counter() - start
-                metrics["fps"] = (self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9)
-                self.history.append({"step": float(self.update_index * self.steps_per_update), **metrics})
-                logger.log(self.update_index * self.steps_per_update, metrics, self.steps_per_update)
-                last = self.update_index == self.total_updates
+                metrics["fps"] = (self.global_step - start_step) / max(elapsed, 1e-9)
+                self.history.append({"step": float(self.global_step), **metrics})
+                logger.log(self.global_step, metrics, self.global_step - before)
+                last = self.global_step >= self.config.total_steps
                 if self.config.checkpoint_every > 0 and (self.update_index % self.config.checkpoint_every == 0 or last):
                     self.save()
         finally:
             logger.close()
         if self.context.is_main:
             self.agent.export(self.out_dir / "policy")
-        return self.result(time.perf_counter() - start, start_update)
+        return self.result(time.perf_counter() - start, start_step)
 
     def train_one_update(self) -> dict[str, float]:
         """One rollout and one update of the configured algorithm; returns the metrics to log."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         buffer = self.collect_rollout()
+        collected = all_reduce_sum(torch.tensor([buffer.filled * self.num_envs, buffer.filled], dtype=torch.float64))
+        self.global_step += int(collected[0])
         metrics = self.episode_metrics()
+        metrics["rollout_fraction"] = float(collected[1]) / (self.context.world_size * buffer.steps)
         if self.config.log_kl_start:
             metrics["kl_start"] = kl_to_start(self.agent, buffer, self.config.batch_per_rank // self.config.minibatches)
         if self.ablation is not None:
@@ -115,6 +124,7 @@ class PPOTrainer:
             losses = ppo_update(self.agent, self.optimizer, buffer, self.config, self.sft)
         averaged = all_reduce_mean(torch.tensor(list(losses.values()), dtype=torch.float64))
         metrics.update(zip(losses, averaged.tolist(), strict=True))
+        self.preemption.forget(self.update_index)  # every rank is past this rollout (the all-reduce above)
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         metrics["worker_restarts"] = float(self.restarts)
         return metrics
@@ -126,9 +136,14 @@ class PPOTrainer:
         self.agent.reset(np.ones(self.num_envs, dtype=bool))
 
     def collect_rollout(self) -> RolloutBuffer:
-        """Act and step ``rollout_steps`` times in every env, then compute advantages and returns (GAE)."""
+        """Act and step ``rollout_steps`` times in every env (fewer when preempted: ``preemption``), then compute
+        advantages and returns (GAE) over the steps collected."""
         buffer = self.buffer
+        filled = buffer.steps
         for step in range(buffer.steps):
+            if self.preemption.should_stop(self.update_index, step):
+                filled = step
+                break
             acted = self.agent.act(self.observations)
             buffer.add(step, acted.inputs, acted.log_prob, acted.value, acted.tasks, self.stats.episode_ids.copy())
             observations, rewards, terminated, truncated, infos = self.envs.step(acted.env_actions)
@@ -144,8 +159,10 @@ class PPOTrainer:
             if done.any():
                 self.agent.reset(done)
             self.observations = observations
+        if filled == buffer.steps:
+            self.preemption.finished(self.update_index)
         last_value = self.agent.value_of(split_observations(self.observations), list(range(self.num_envs)))
-        buffer.finish(last_value.to(buffer.device), self.config.gamma, self.config.gae_lambda)
+        buffer.finish(last_value.to(buffer.device), self.config.gamma, self.config.gae_lambda, filled)
         return buffer
 
     def bootstrap_truncated(self, rewards: np.ndarray, ends: list[EpisodeEnd]) -> np.ndarray:
@@ -164,7 +181,7 @@ class PPOTrainer:
         """The learning rate of the current update (linearly annealed to 0 with ``anneal_lr``)."""
         if not self.config.anneal_lr:
             return self.config.lr
-        return self.config.lr * (1.0 - self.update_index / self.total_updates)
+        return self.config.lr * max(0.0, 1.0 - self.global_step / self.config.total_steps)
 
     def episode_metrics(self) -> dict[str, float]:
         """Return, success and length of the episodes that finished in this rollout, over all ranks."""
@@ -183,16 +200,16 @@ class PPOTrainer:
             "episode_length": length / count,
         }
 
-    def result(self, elapsed: float, start_update: int) -> TrainResult:
+    def result(self, elapsed: float, start_step: int) -> TrainResult:
         """Summary of the run from the logged history (last 10 updates with finished episodes)."""
         recent = [row for row in self.history if "return" in row][-10:]
         return TrainResult(
-            global_step=self.update_index * self.steps_per_update,
+            global_step=self.global_step,
             updates=self.update_index,
             episodes=int(sum(row.get("episodes", 0.0) for row in self.history)),
             mean_return=float(np.mean([row["return"] for row in recent])) if recent else float("nan"),
             success_rate=float(np.mean([row["success"] for row in recent])) if recent else float("nan"),
-            frames_per_second=(self.update_index - start_update) * self.steps_per_update / max(elapsed, 1e-9),
+            frames_per_second=(self.global_step - start_step) / max(elapsed, 1e-9),
             history=self.history,
         )
 
@@ -207,6 +224,7 @@ class PPOTrainer:
         checkpoint.restore_rng(self.context.rank)
         state = checkpoint.trainer_state
         self.update_index = int(state["update"])
+        self.global_step = int(state.get("global_step", self.update_index * self.steps_per_update))
         self.history = list(state.get("history", []))
         self.agent.after_update()
 
@@ -220,11 +238,11 @@ class PPOTrainer:
         if self.context.is_main:
             save_checkpoint(
                 self.checkpoints,
-                self.update_index * self.steps_per_update,
+                self.global_step,
                 self.agent.module,
                 self.optimizer,
                 None,
-                {"update": self.update_index, "history": self.history},
+                {"update": self.update_index, "global_step": self.global_step, "history": self.history},
                 OmegaConf.to_yaml(OmegaConf.structured(self.config)),
                 keep=self.config.keep_checkpoints,
                 rank_rng_states=states,
@@ -247,12 +265,12 @@ def ppo_update(
     targets, old_values = critic_targets(agent, buffer)
     old_log_probs, advantages = buffer.flat(buffer.log_probs), buffer.flat(buffer.advantages)
     size = len(targets)
-    minibatch = size // config.minibatches
     stats = UpdateStats()
     for _ in range(config.epochs):
         order = permutation(size).to(targets.device)
-        for start in range(0, size, minibatch):
-            index = order[start : start + minibatch]
+        # Every rank takes the same number of optimizer steps (their all-reduces pair up), also when preempted
+        # rollouts left them different numbers of samples; gradients are then averaged per sample.
+        for index in torch.tensor_split(order, config.minibatches):
             evaluated = agent.evaluate(buffer.inputs.gather(index))
             terms = MinibatchTerms(
                 new_log_prob=evaluated.log_prob,
@@ -276,7 +294,7 @@ def ppo_update(
                 sft = agent.sft_loss(next(sft_batches))
                 loss = loss + config.sft.weight * sft
                 stats.add(sft_loss=sft.item())
-            grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm)
+            grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm, samples=len(index))
             stats.add(
                 policy_loss=out.policy_loss.item(),
                 value_loss=out.value_loss.item(),
@@ -358,13 +376,18 @@ def ppo_loss(
 
 
 def optimizer_step(
-    agent: PPOAgent, optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float
+    agent: PPOAgent,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    max_grad_norm: float,
+    samples: int | None = None,
 ) -> torch.Tensor:
-    """Backward, average gradients over ranks, clip, step; returns the gradient norm before clipping."""
+    """Backward, average gradients over ranks (per sample when ``samples``, this rank's minibatch size, is
+    given), clip, step; returns the gradient norm before clipping."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    all_reduce_gradients(parameters)
+    all_reduce_gradients(parameters, weight=samples)
     norm = nn.utils.clip_grad_norm_(parameters, max_grad_norm, foreach=True)
     optimizer.step()
     agent.after_update()

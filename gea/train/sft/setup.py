@@ -47,6 +47,11 @@ def build_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
 
 def _initial_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     if config.init:
+        if not Path(config.init).exists():
+            raise ConfigError(
+                f"init={config.init} does not exist; give a policy folder written by save_pretrained "
+                "(e.g. runs/sft/policy), or leave init empty to build policy.model"
+            )
         policy = GEAPolicy.from_pretrained(config.init, trust_remote_code=config.policy.trust_remote_code)
         missing = [env_id for env_id in env_ids if env_id not in policy.codec.tokenizer.routes]
         if missing:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from gea.agents.policy import GEAPolicy
 from gea.config import save_config
+from gea.plugins import load_plugins
 from gea.rollouts.dataset.reader import WindowDataset
 from gea.train.checkpoint import latest_checkpoint, rng_state, save_checkpoint
 from gea.train.distributed import (
@@ -87,7 +88,10 @@ class SFTTrainer:
         self.image_sizes = dataset_image_sizes(config.data.weighted_paths())
         self.policy: GEAPolicy = build_policy(config, self.embodiments)
         self.policy.to(context.device)
-        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16)
+        # FSDP2 frees each layer's gathered weights after every call, which the backward of a layer called several
+        # times per forward (shared headers, then windows) cannot survive: strategy=fsdp runs full prompts
+        shared = self.policy.shares_prefix and config.strategy != "fsdp"
+        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16, shared)
         self.model.train()
         self.wrapped = wrap_model(self.model, config.strategy, context)
         self.optimizer = make_optimizer(self.model, config.optim)
@@ -264,10 +268,12 @@ def _log(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None
 
 def run_sft(config: SFTConfig) -> SFTResult:
     """Train as configured: join torchrun's process group (if any), resume when asked, train, leave the group."""
+    load_plugins(config.imports)
     context = init_distributed(config.device)
     try:
         trainer = SFTTrainer(config, context)
         if context.is_main:
+            print(f"sft: {context.describe()}; model {type(trainer.wrapped).__name__}", flush=True)
             save_config(config, Path(config.out_dir) / "config.yaml")
         if config.resume:
             trainer.resume()

@@ -1,4 +1,8 @@
-"""EmbodimentSpec: what an environment looks like to the agent, known without starting it."""
+"""EmbodimentSpec: what an environment looks like to the agent, known without starting it.
+
+The ground floor of the package: plain dataclasses and constants, importable without any adapter, simulator
+or worker code (``gea.tokenizers``, ``gea.agents`` and the dataset layer need only this module).
+"""
 
 from __future__ import annotations
 
@@ -36,14 +40,49 @@ class DiscreteActions:
         return len(self.names)
 
 
+UI_KEYS: tuple[str, ...] = (
+    "ENTER",
+    "TAB",
+    "BACKSPACE",
+    "DELETE",
+    "ESCAPE",
+    "SPACE",
+    "UP",
+    "DOWN",
+    "LEFT",
+    "RIGHT",
+    "PAGEUP",
+    "PAGEDOWN",
+    "HOME",
+    "END",
+    "CTRL+A",
+    "CTRL+C",
+    "CTRL+V",
+    "CTRL+X",
+)
+"""Key names a UI embodiment accepts in ``key K`` unless its ``TextActions`` names others."""
+
+
 @dataclass(frozen=True)
 class TextActions:
-    """Actions written in a small grammar, e.g. ``click X Y``, ``type "hi"``, ``key ENTER``."""
+    """Actions written in a small grammar, e.g. ``click X Y``, ``type "hi"``, ``key ENTER``.
+
+    ``grid``: taps use cells of a ``grid`` x ``grid`` lattice; ``max_length``: most characters of typed text;
+    ``keys``: the key names ``key K`` accepts (upper case; the parser, the tokenizer and the adapter all read them
+    here).
+    """
 
     grammar: tuple[str, ...]
     grid: int = 50
     max_length: int = 256
+    keys: tuple[str, ...] = UI_KEYS
     kind: Literal["text"] = "text"
+
+    def __post_init__(self) -> None:
+        if not self.keys or any(not key or key != key.upper() or " " in key for key in self.keys):
+            raise ValueError(f"keys must be non-empty upper-case names without spaces, got {self.keys}")
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError(f"keys must be distinct, got {self.keys}")
 
 
 ActionSpec = ContinuousActions | DiscreteActions | TextActions
