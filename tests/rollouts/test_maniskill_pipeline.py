@@ -1,5 +1,6 @@
-"""`gea collect` writes ManiSkill motion-planner demonstrations next to Meta-World ones, and the continuous
-tokenizer fitted on the mixed data covers both action sizes (4-d and 8-d, zero-padded to 21)."""
+"""ManiSkill through the pipeline: `gea collect` writes motion-planner demonstrations next to Meta-World ones, the
+continuous tokenizer fitted on the mixed data covers both action sizes (4-d and 8-d, zero-padded to 21), and
+`gea eval` runs the `maniskill_small` suite with images."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from gea.cli import main
 from gea.config import load_job_config
 from gea.rollouts.collect import CollectConfig, collect
 from gea.rollouts.dataset import WindowDataset, verify
+from gea.rollouts.evaluate import EvalConfig, evaluate_with_progress, plan_runs
+from gea.rollouts.report import write_report
 from gea.tokenizers import ResidualVQTokenizer, load_tokenizer
 
 pytestmark = pytest.mark.skipif(
@@ -50,3 +53,14 @@ def test_collect_maniskill_demos_and_fit_the_tokenizer_on_mixed_data(tmp_path: P
     decoded = tokenizer.decode(tokenizer.encode(actions, MANISKILL), MANISKILL)
     assert decoded.shape == (3, 8) and np.all(np.abs(decoded) <= 1.0 + 1e-6)
     assert tokenizer.decode(tokenizer.encode(np.zeros((1, 4)), METAWORLD), METAWORLD).shape == (1, 4)
+
+
+def test_small_suite_expert_beats_random_with_images(tmp_path: Path) -> None:
+    overrides = ["suite=maniskill_small", "image_size=32", "videos_per_task=1", f"out_dir={tmp_path}"]
+    config = load_job_config("eval", EvalConfig, overrides)
+    results = evaluate_with_progress(config)
+    payload = write_report(config, results, [t.env for t in plan_runs(config)[1]], tmp_path)
+    rates = {(row["env_id"], row["agent"]): row["success_rate"] for row in payload["tasks"]}
+    for task in config.suite.tasks:
+        assert rates[(task.env, "expert")] == 1.0 and rates[(task.env, "random")] == 0.0, rates
+    assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 2 * len(config.suite.tasks)
