@@ -233,9 +233,8 @@ class GEAPolicy(nn.Module):
         with self._autocast():
             self._window_features(windows)
             per_row = [torch.cat([entry.features for entry in window]) for window in windows]  # type: ignore[misc]
-            keys = [(spec.id, str(row.get("instruction", ""))) for row, spec in zip(rows, specs, strict=True)]
             cache, header_mask, header_lengths = self.headers.batch(
-                self.backbone, keys, [record.header_ids for record in records]
+                self.backbone, [record.header_ids for record in records]
             )
             window = self.prompts.batch(records, self.device, with_header=False)
             embeds = self._embed_prompts(window, torch.cat(per_row))
@@ -318,14 +317,21 @@ class GEAPolicy(nn.Module):
         checkpointing, which drops the KV cache the windows attend to)."""
         return self.config.shared_prefix and not self.config.gradient_checkpointing
 
-    def evaluate(self, prompts: Sequence[PromptRecord], action_ids: Sequence[Sequence[int]]) -> EvaluateOutput:
-        """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions."""
+    def evaluate(
+        self,
+        prompts: Sequence[PromptRecord],
+        action_ids: Sequence[Sequence[int]],
+        headers: HeaderCache | None = None,
+    ) -> EvaluateOutput:
+        """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions.
+
+        ``headers``: a store of header states to reuse and fill (only valid while the weights stay as they were
+        when it was filled, e.g. for the fixed start policy; without it every distinct header runs here).
+        """
         specs = [self._spec_of(record.env_id) for record in prompts]
         shared = self.shares_prefix
         with self._autocast():
-            features = self.backbone.image_features(np.concatenate([record.images for record in prompts]))
-            counts = [len(record.images) for record in prompts]
-            per_row = [row.reshape(-1, features.shape[-1]) for row in torch.split(features, counts)]
+            per_row = self._record_features(prompts)
             tokens = self.prompts.batch(prompts, self.device, with_header=not shared)
             width = max((len(ids) for ids in action_ids), default=0)
             actions = torch.full((len(prompts), width), self.prompts.pad_id, dtype=torch.long)
@@ -340,8 +346,11 @@ class GEAPolicy(nn.Module):
             full = PromptTokens(ids, image_mask, attention)
             embeds = self._embed_prompts(full, torch.cat(per_row))
             if shared:
-                headers, rows = distinct_headers([record.header_ids for record in prompts])
-                states = header_states(self.backbone, headers)
+                distinct, rows = distinct_headers([record.header_ids for record in prompts])
+                if headers is None:
+                    states = header_states(self.backbone, distinct)
+                else:
+                    states = headers.states(self.backbone, distinct)
                 rows_states = [states[index] for index in rows]
                 hidden = decode_after_headers(self.backbone, rows_states, embeds, attention, full.position_ids)
             else:
@@ -359,6 +368,19 @@ class GEAPolicy(nn.Module):
             normalized = self.value_head(hidden[:, start], visual_mean, tasks).float()
         value = self.value_head.popart.denormalize(normalized, tasks)
         return EvaluateOutput(log_prob, entropy, value, normalized)
+
+    def _record_features(self, prompts: Sequence[PromptRecord]) -> list[torch.Tensor]:
+        """Each prompt's visual tokens, (images x visual_tokens, hidden): one tower call per image size."""
+        sizes: dict[tuple[int, ...], list[int]] = {}
+        for row, record in enumerate(prompts):
+            sizes.setdefault(record.images.shape[1:], []).append(row)
+        per_row: list[torch.Tensor | None] = [None] * len(prompts)
+        for rows in sizes.values():
+            features = self.backbone.image_features(np.concatenate([prompts[row].images for row in rows]))
+            counts = [len(prompts[row].images) for row in rows]
+            for row, part in zip(rows, torch.split(features, counts), strict=True):
+                per_row[row] = part.reshape(-1, features.shape[-1])
+        return per_row  # type: ignore[return-value]
 
     def _teacher_masks(
         self, specs: Sequence[EmbodimentSpec], action_ids: Sequence[Sequence[int]], width: int
