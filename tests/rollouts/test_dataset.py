@@ -150,3 +150,30 @@ def test_crash_leaves_no_valid_partial_shard_and_append_recovers(tmp_path: Path,
     assert after.num_episodes == before.num_episodes + 2
     assert verify(str(root)).ok
     assert sorted(after.episodes["episode_index"].to_pylist()) == list(range(after.num_episodes))
+
+
+def test_slow_metadata_rewrites_are_spaced_out_and_nothing_is_lost(tmp_path: Path, monkeypatch) -> None:
+    """Past a slow rewrite, commits skip rewriting meta/ for a while; close() or a crash-and-resume records all."""
+    import gea.rollouts.dataset.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "QUICK_METADATA_S", 0.0)  # every rewrite counts as slow...
+    monkeypatch.setattr(writer_module, "METADATA_SHARE", 1e-9)  # ...and the next one is due only much later
+    root = tmp_path / "d"
+    writer = DatasetWriter(root, shard_max_rows=10, row_group_rows=5)
+    writer.add_embodiment("test:grid", {"domain": "game", "action": action_document(GRID)})
+    for seed in range(6):
+        writer.add_episode(_episode("test:grid", GRID, 10, seed))  # one shard each
+    assert writer.committed.num_rows == 6
+    recorded = DatasetMeta.load(root)
+    assert recorded.num_episodes < 6 and verify(str(root)).ok  # meta/ lags; what it lists is sound
+    # A crash now (no close): reopening adopts the unrecorded shards from their own footers.
+    del writer
+    resumed = DatasetWriter(root, append=True, shard_max_rows=10, row_group_rows=5)
+    assert resumed.committed.num_rows == 6 and DatasetMeta.load(root).num_episodes == 6
+    resumed.add_episode(_episode("test:grid", GRID, 10, 6))
+    resumed.add_episode(_episode("test:grid", GRID, 10, 7))
+    assert DatasetMeta.load(root).num_episodes < 8
+    meta = resumed.close()
+    assert meta.num_episodes == 8 and verify(str(root)).ok
+    assert meta.episodes["episode_index"].to_pylist() == list(range(8))
+    assert json.loads(meta_path(root, "info.json").read_text())["total_episodes"] == 8
