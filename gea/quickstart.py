@@ -61,6 +61,11 @@ class SFTSection:
     lr: float = option(1e-3, "peak learning rate", minimum=0)
     context: int = option(1, "observations in the prompt", minimum=1)
     visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
+    vision: str = option(
+        "auto",
+        "vision tower: auto (the pretrained EfficientNet-Lite0, frozen) or siglip (random init, trained)",
+        choices=("auto", "siglip", "efficientnet_lite0"),
+    )
     continuous_tokenizer: str = option(
         "rvq",
         "continuous actions as rvq (the fitted tokenizer) or uniform (256 bins a dimension)",
@@ -236,7 +241,7 @@ def sft_config(config: QuickstartConfig) -> Any:
     rvq = continuous_tasks(config) and section.continuous_tokenizer == "rvq"
     return SFTConfig(
         data=DataConfig(paths=[str(stage_dir(config, "collect"))]),
-        policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens),
+        policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens, vision=section.vision),
         action_tokenizer=str(stage_dir(config, "tokenizer") / "tokenizer") if rvq else "",
         optim=OptimConfig(lr=section.lr),
         steps=section.steps,

@@ -206,17 +206,18 @@ class Backbone(nn.Module):
     def decode_hidden(
         self,
         embeds: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor,
         cache: Any = None,
     ) -> tuple[torch.Tensor, Any]:
         """Run the language decoder on input embeddings; returns last hidden states and the updated KV cache.
 
-        ``attention_mask`` is (batch, cached + new) with 0 on padding. With SDPA attention and only full-attention
-        layers the 4-D causal mask is built here directly (cheaper than transformers' general mask builder).
+        ``attention_mask`` is (batch, cached + new) with 0 on padding, or None: causal attention alone (no cached
+        positions, no padding before any real token), which SDPA runs with its causal kernel. With SDPA attention
+        and only full-attention layers a given mask is made 4-D here (cheaper than transformers' general builder).
         """
         mask: Any = attention_mask
-        if self._sdpa_full_attention:
+        if self._sdpa_full_attention and attention_mask is not None:
             mask = sdpa_causal_mask(attention_mask, embeds.shape[1])
         outputs = self.language_model(
             inputs_embeds=embeds,

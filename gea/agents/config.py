@@ -10,6 +10,8 @@ from typing import Any
 from gea.errors import ConfigError
 from gea.schema import option
 
+DECODINGS = ("sample", "greedy")
+
 
 @dataclass
 class LoraConfig:
@@ -54,6 +56,9 @@ class PolicyConfig:
     popart_tasks: int = option(64, "PopArt value normalizers (one per task)", minimum=1)
     popart_beta: float = option(3e-4, "PopArt statistics step size", minimum=0)
     temperature: float = option(1.0, "sampling temperature of actions (> 0; greedy acting takes the argmax)")
+    decoding: str = option(
+        "sample", "how a gea:<dir> agent acts: sample (at the temperature above) or greedy (argmax)", choices=DECODINGS
+    )
     code_offset: int | None = option(None, "first token id of the learned action codes (null: after the text vocab)")
     reserved_size: int = option(512, "token ids reserved for learned action codes", minimum=1)
     gradient_checkpointing: bool = option(False, "recompute activations in the backward pass to save memory")
@@ -79,6 +84,8 @@ class PolicyConfig:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
         if self.vision_resolution < 32:
             raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
+        if self.decoding not in DECODINGS:
+            raise ConfigError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
         if self.vision_stride not in (8, 16, 32):
             raise ConfigError(f"vision_stride must be 8, 16 or 32, got {self.vision_stride}")
         if self.temperature <= 0:

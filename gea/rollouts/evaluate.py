@@ -19,13 +19,14 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.agents.trained_with import resolve_env_options
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
 from gea.plugins import load_plugins
 from gea.processes import worker_pool
-from gea.rollouts.agents import check_agent, make_agent, unavailable_reason
-from gea.rollouts.episodes import EpisodeResult, run_episode
+from gea.rollouts.agents import GEAAgent, check_agent, make_agent, unavailable_reason
+from gea.rollouts.episodes import EpisodeAgent, EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.schema import option
 from gea.spec import EmbodimentSpec
@@ -41,11 +42,19 @@ class EvalConfig:
     suite: SuiteConfig = option(factory=SuiteConfig, help="the tasks: suite=NAME picks a file, suite.tasks your own")
     agents: list[str] = option(
         factory=lambda: ["random", "expert"],
-        help="agents to compare: random, expert, sb3:<model.zip>, gea:<policy dir>, gea-sample:<policy dir>",
+        help="agents to compare: random, expert, sb3:<model.zip>, gea:<policy dir> (acts as the policy records: "
+        "sampled unless trained with policy.decoding=greedy), gea-sample:<policy dir>, gea-greedy:<policy dir>",
     )
     episodes: int | None = option(None, "episodes per task (null: each task's own count)", minimum=1)
     seed: int = option(0, "base seed; every agent plays the same seeds")
-    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    image_size: int | None = option(
+        None,
+        "observation images are image_size x image_size pixels (null: what each GEA policy was trained with, else "
+        "64; a GEA policy's other observation options, e.g. BabyAI view=agent, apply too unless a suite task sets "
+        "them, and a different choice is warned about)",
+        minimum=1,
+    )
+    max_steps: int | None = option(None, "caps every task's step limit (null: each task's own)", minimum=1)
     end_on_success: bool = option(True, "end an episode at its first successful step")
     videos_per_task: int = option(1, "mp4 videos of the first episodes of each task and agent", minimum=0)
     num_workers: int = option(1, "tasks evaluated in parallel processes", minimum=1)
@@ -64,7 +73,7 @@ class TaskRun:
     agent: str
     task: SuiteTask
     seed: int
-    image_size: int
+    image_size: int | None
     end_on_success: bool
     videos: int
     trust_remote_code: bool = False
@@ -134,8 +143,8 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     if reason is not None:
         return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], unavailable=reason)
     agent = make_agent(run.agent, run.task.env, seed, run.trust_remote_code)
-    options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
-    env = gea.envs.make(run.task.env, **options)  # a task's own env_kwargs (e.g. image_size) win
+    options = {"max_episode_steps": run.task.max_steps, **env_options(run, agent)}
+    env = gea.envs.make(run.task.env, **options)
     if run.videos > 0:
         from gea.envs.recording import RecordEpisodes
 
@@ -166,6 +175,18 @@ def missing_simulator_reason(env_id: str) -> str:
     return f"simulator not installed ({', '.join(gea.envs.missing_modules(env_id))} missing): {how}"
 
 
+def env_options(run: TaskRun, agent: EpisodeAgent) -> dict[str, Any]:
+    """The options ``run.task.env`` is made with: the task's own ``env_kwargs`` over the run's ``image_size``, over
+    (for a GEA policy) the observation options it was trained with, over the contract's default image size.
+    A GEA policy asked to act in observations other than its training ones triggers a warning."""
+    requested = {"image_size": run.image_size, **run.task.env_kwargs}
+    if isinstance(agent, GEAAgent):
+        trained = agent.trained_with.options(run.task.env)
+        requested = resolve_env_options(trained, requested, run.task.env, f"gea eval ({run.agent})")
+    requested = {key: value for key, value in requested.items() if value is not None}
+    return {"image_size": DEFAULT_IMAGE_SIZE, **requested}
+
+
 def load_result(path: Path, run: TaskRun) -> TaskResult | None:
     """A stored result for ``run`` if one exists with the same settings, else ``None``."""
     if not path.exists():
@@ -192,6 +213,15 @@ def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
     return result
 
 
+def capped(task: SuiteTask, config: EvalConfig) -> SuiteTask:
+    """``task`` with the config's episode count and step cap applied."""
+    episodes = task.episodes if config.episodes is None else config.episodes
+    max_steps = task.max_steps
+    if config.max_steps is not None:
+        max_steps = config.max_steps if max_steps is None else min(max_steps, config.max_steps)
+    return dataclasses.replace(task, episodes=episodes, max_steps=max_steps)
+
+
 def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     """The (agent, task) pairs to run, and the optional tasks skipped because their simulator is missing.
 
@@ -199,10 +229,7 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     error naming the fix, raised here, before any work.
     """
     load_plugins(config.imports)
-    tasks = [
-        task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
-        for task in config.suite.tasks
-    ]
+    tasks = [capped(task, config) for task in config.suite.tasks]
     for task in tasks:
         if not task.optional and not gea.envs.is_available(task.env):
             missing = ", ".join(gea.envs.missing_modules(task.env))

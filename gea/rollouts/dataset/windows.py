@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gea.rollouts.dataset.images import decode_image
 from gea.rollouts.dataset.images import decode_images as decode_image_column
 
 WINDOW_COLUMNS: tuple[str, ...] = (
@@ -95,3 +96,15 @@ def _pad(values: np.ndarray, pad: int, fill: float) -> np.ndarray:
     padded[:pad] = fill
     padded[pad:] = values
     return padded
+
+
+def decode_window(sample: dict[str, Any]) -> dict[str, Any]:
+    """A window read with ``decode_images=False``, its images decoded: the same sample ``decode_images=True``
+    gives (padding before the episode start as black frames). For readers that use few of a block's windows."""
+    encoded = sample["images"]
+    if encoded is None:
+        return sample
+    frames = [decode_image(data) for data in encoded if data is not None]
+    images = np.zeros((len(encoded), *frames[0].shape), np.uint8)
+    images[len(encoded) - len(frames) :] = np.stack(frames)
+    return {**sample, "images": images}
