@@ -15,6 +15,7 @@
 set -euo pipefail
 
 TORCH_VERSION=2.13.0
+ENVPOOL_VERSION=1.2.5
 TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 SYSTEM_PACKAGES=(libegl1 libgl1 libgles2 libosmesa6 libglu1-mesa chromium chromium-driver xvfb libqt5gui5)
 PYTHON="${PYTHON:-python3}"
@@ -87,8 +88,12 @@ main() {
   install_system_packages
   [ -x "$VENV_PYTHON" ] || "$PYTHON" -m venv "$VENV"
   install_torch
-  echo "setup: installing gea[all,dev,bench] into $VENV"
-  pip_install -e ".[all,dev,bench]"   # `all` includes `vision` (pretrained EfficientNet-Lite0); `bench`: EnvPool
+  echo "setup: installing gea[all,dev] into $VENV"
+  pip_install -e ".[all,dev]"   # `all` includes `vision` (pretrained EfficientNet-Lite0)
+  # EnvPool, the env-throughput peer of benchmarks/env_overhead.py, needs glfw>=2; procgen2's gym3 pins glfw<2 but uses
+  # glfw only for its interactive viewer, so EnvPool goes in on its own and pip's glfw warning is expected.
+  echo "setup: installing envpool==$ENVPOOL_VERSION (benchmark peer)"
+  pip_install "envpool==$ENVPOOL_VERSION"
   # procgen2's gym3 pins imageio-ffmpeg<0.4, whose ffmpeg cannot write mp4 here; >=0.8 works with gym3.
   pip_install --no-deps "imageio-ffmpeg>=0.8"
   # ManiSkill's renderer (SAPIEN) needs Vulkan: Mesa 25's software driver, unpacked into the venv; the system's OpenGL
