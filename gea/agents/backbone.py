@@ -140,9 +140,15 @@ class Backbone(nn.Module):
         """Input embeddings of token ids."""
         return self._embedding(ids)
 
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Next-token logits (float32) from decoder hidden states."""
-        return self.model.get_output_embeddings()(hidden).float()
+    def logits(self, hidden: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-token logits (float32) from decoder hidden states; only those of token ``ids`` when given."""
+        head = self.model.get_output_embeddings()
+        if ids is None:
+            return head(hidden).float()
+        if type(head) is not nn.Linear:  # e.g. an adapter-wrapped head: its own forward, then the columns
+            return head(hidden).float()[..., ids]
+        bias = None if head.bias is None else head.bias[ids]
+        return F.linear(hidden, head.weight[ids], bias).float()
 
     def image_features(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) images -> (N, visual_tokens, hidden) projected, pooled visual tokens."""

@@ -169,16 +169,24 @@ def states_length(states: LayerStates) -> int:
 
 
 def splice_states(rows: Sequence[LayerStates], device: torch.device) -> tuple[LayerStates, torch.Tensor, torch.Tensor]:
-    """Each row's header states left-padded to a common length: per-layer states, attention mask, header lengths."""
+    """Each row's header states left-padded to a common length: per-layer states, attention mask, header lengths.
+
+    Rows that hold the same states object (one header shared by many rows) are padded once and gathered.
+    """
+    distinct: dict[int, int] = {}
+    index = [distinct.setdefault(id(states), len(distinct)) for states in rows]
+    unique = list({id(states): states for states in rows}.values())
     lengths = torch.tensor([states_length(states) for states in rows], device=device)
     width = int(lengths.max())
-    layers = [
-        tuple(
-            torch.cat([F.pad(states[layer][part], (0, 0, width - states[layer][part].shape[-2], 0)) for states in rows])
-            for part in (0, 1)
-        )
-        for layer in range(len(rows[0]))
-    ]
+
+    def padded(layer: int, part: int) -> torch.Tensor:
+        blocks = [F.pad(states[layer][part], (0, 0, width - states_length(states), 0)) for states in unique]
+        stacked = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+        if index == list(range(len(unique))):
+            return stacked
+        return stacked.index_select(0, torch.tensor(index, device=stacked.device))
+
+    layers = [(padded(layer, 0), padded(layer, 1)) for layer in range(len(rows[0]))]
     mask = torch.arange(width, device=device)[None, :] >= (width - lengths)[:, None]
     return layers, mask.long(), lengths  # type: ignore[return-value]
 
@@ -190,23 +198,44 @@ def decode_after_headers(
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
 ) -> torch.Tensor:
-    """Last hidden states of left-padded windows (``embeds``, positions counted from each window's start) that
-    follow their rows' headers. Rows run in groups of similar header length, so a long header pads no other row."""
-    lengths = [states_length(states) for states in header_rows]
-    groups = length_groups(lengths)
+    """Last hidden states of padded windows (``embeds``, positions counted from each window's start) that follow
+    their rows' headers. Rows run in groups of similar header length and similar window length, each group on the
+    columns its rows use, so a long header or window pads no other row (other positions are returned as zeros)."""
+    rows, width = attention_mask.shape
+    groups, spans = window_groups([states_length(states) for states in header_rows], attention_mask)
     hidden = None
-    for group in groups:
+    for group, (low, high) in zip(groups, spans, strict=True):
         index = torch.tensor(group, device=embeds.device)
         layers, header_mask, header_lengths = splice_states([header_rows[row] for row in group], embeds.device)
         cache = DynamicCache(ddp_cache_data=layers, config=backbone.model.config.text_config)
-        attention = torch.cat([header_mask, attention_mask[index]], dim=1)
-        positions = header_lengths[:, None] + position_ids[index]
-        out, _ = backbone.decode_hidden(embeds[index], attention, positions, cache)
-        if group == list(range(embeds.shape[0])):
+        attention = torch.cat([header_mask, attention_mask[index, low:high]], dim=1)
+        positions = header_lengths[:, None] + position_ids[index, low:high]
+        out, _ = backbone.decode_hidden(embeds[index, low:high], attention, positions, cache)
+        if len(group) == rows and (low, high) == (0, width):
             return out
-        hidden = out.new_zeros(embeds.shape[0], *out.shape[1:]) if hidden is None else hidden
-        hidden = hidden.index_copy(0, index, out)
+        hidden = out.new_zeros(rows, width, out.shape[-1]) if hidden is None else hidden
+        columns = torch.arange(low, high, device=embeds.device)
+        hidden = hidden.index_put((index[:, None], columns[None, :]), out)
     return hidden  # type: ignore[return-value]
+
+
+def window_groups(
+    header_lengths: Sequence[int], attention_mask: torch.Tensor
+) -> tuple[list[list[int]], list[tuple[int, int]]]:
+    """Rows grouped by header length, then by the length of their window's real tokens (``length_groups``), and
+    the columns ``[low, high)`` each group's rows use."""
+    real = attention_mask.bool()
+    width = real.shape[1]
+    first = real.int().argmax(dim=1).tolist()
+    last = (width - 1 - real.flip(1).int().argmax(dim=1)).tolist()
+    groups, spans = [], []
+    for by_header in length_groups(header_lengths):
+        sizes = [last[row] - first[row] + 1 for row in by_header]
+        for by_window in length_groups(sizes):
+            group = sorted(by_header[position] for position in by_window)
+            groups.append(group)
+            spans.append((min(first[row] for row in group), max(last[row] for row in group) + 1))
+    return groups, spans
 
 
 def distinct_headers(headers: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:

@@ -356,18 +356,32 @@ class GEAPolicy(nn.Module):
             else:
                 hidden, _ = self.backbone.decode_hidden(embeds, attention, full.position_ids)
             start = tokens.ids.shape[1] - 1
-            logits = self.backbone.logits(hidden[:, start : start + width])
             mask = self._teacher_masks(specs, action_ids, width)
-            mask = mask | ~valid.unsqueeze(-1)
-            log_probs = masked_log_probs(logits, mask, self.config.temperature)
-            taken = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-            log_prob = torch.where(valid, taken, 0.0).sum(-1)
-            entropy = torch.where(valid, entropy_of(log_probs), 0.0).sum(-1)
+            log_prob, entropy = self._action_scores(hidden[:, start : start + width], mask, actions, valid)
             visual_mean = torch.stack([row.mean(0) for row in per_row]).to(hidden.dtype)
             tasks = torch.tensor([record.task for record in prompts], device=self.device)
             normalized = self.value_head(hidden[:, start], visual_mean, tasks).float()
         value = self.value_head.popart.denormalize(normalized, tasks)
         return EvaluateOutput(log_prob, entropy, value, normalized)
+
+    def _action_scores(
+        self, hidden: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log-prob of the taken ``actions`` and summed entropy over each row's ``valid`` positions, from the
+        hidden states before each action token and the (rows, positions, vocab) constraint masks.
+
+        Only the valid positions reach the output head, and only for the ids some position may emit (or took): ids
+        that are masked everywhere get probability 0 either way, so the result is that of the whole vocabulary.
+        """
+        rows = valid.nonzero()[:, 0]
+        allowed, taken = mask[valid], actions[valid]
+        ids = torch.unique(torch.cat([allowed.any(0).nonzero()[:, 0], taken]))
+        lookup = torch.zeros(mask.shape[-1], dtype=torch.long, device=ids.device)
+        lookup[ids] = torch.arange(len(ids), device=ids.device)
+        log_probs = masked_log_probs(self.backbone.logits(hidden[valid], ids), allowed[:, ids], self.config.temperature)
+        taken_log_prob = log_probs.gather(-1, lookup[taken][:, None]).squeeze(-1)
+        zeros = torch.zeros(len(valid), dtype=log_probs.dtype, device=log_probs.device)
+        return zeros.index_add(0, rows, taken_log_prob), zeros.index_add(0, rows, entropy_of(log_probs))
 
     def _record_features(self, prompts: Sequence[PromptRecord]) -> list[torch.Tensor]:
         """Each prompt's visual tokens, (images x visual_tokens, hidden): one tower call per image size."""

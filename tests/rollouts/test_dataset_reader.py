@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
 from gea.rollouts.dataset.meta import read_episode_index
 from gea.rollouts.dataset.reader import _sum_by_key, _units_by_embodiment
+from gea.rollouts.dataset.windows import decode_window
 from gea.spec import ContinuousActions, DiscreteActions
 
 ARM = ContinuousActions(2, (-1.0, -1.0), (1.0, 1.0))
@@ -140,3 +141,14 @@ def test_sum_by_key_in_either_order(order: str) -> None:
         keys, values = keys[permutation], values[permutation]
     unique, sums = _sum_by_key(keys, values)
     assert unique.tolist() == [1, 3, 7] and sums.tolist() == [5, 3, 5]
+
+
+def test_decode_window_gives_the_decoded_reader_sample(dataset: Path) -> None:
+    decoded = itertools.islice(WindowDataset(dataset, context=3, seed=2), 40)
+    encoded = itertools.islice(WindowDataset(dataset, context=3, seed=2, decode_images=False), 40)
+    for plain, lazy in zip(decoded, encoded, strict=True):
+        assert isinstance(lazy["images"], list)
+        window = decode_window(lazy)
+        assert window["images"].dtype == np.uint8
+        np.testing.assert_array_equal(window["images"], plain["images"])
+        assert window["mask"].tolist() == plain["mask"].tolist() and _key(window) == _key(plain)
