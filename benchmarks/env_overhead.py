@@ -232,6 +232,44 @@ class RawAtari(RawLoop):
         self.env.close()
 
 
+class RawManiSkill(RawLoop):
+    """A ManiSkill task as its users make it: ``gym.make`` with RGB observations from the task's camera at 64px,
+    joint-velocity control, CPU physics and software Vulkan; the image read from ``sensor_data``."""
+
+    def __init__(self, task: str = "PickCube-v1", max_episode_steps: int = 100) -> None:
+        import gymnasium as gym
+
+        from gea.envs.adapters.maniskill_tasks import import_maniskill
+        from gea.envs.vulkan import configure_vulkan
+
+        configure_vulkan()
+        import_maniskill()
+        self.env = gym.make(
+            task,
+            obs_mode="rgb",
+            control_mode="pd_joint_vel",
+            sim_backend="cpu",
+            render_backend="sapien_cpu",
+            sensor_configs={"width": IMAGE, "height": IMAGE},
+            max_episode_steps=max_episode_steps,
+        )
+
+    @staticmethod
+    def _image(obs: dict[str, Any]) -> np.ndarray:
+        return obs["sensor_data"]["base_camera"]["rgb"][0].numpy()
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        return self._image(obs)
+
+    def step(self, action: Any) -> tuple[np.ndarray, bool]:
+        obs, _, terminated, truncated, _ = self.env.step(action)
+        return self._image(obs), bool(terminated) or bool(truncated)
+
+    def close(self) -> None:
+        self.env.close()
+
+
 @dataclass(frozen=True)
 class Case:
     """One simulator: its platform id and kwargs, its raw loop, and the modules it needs."""
@@ -256,6 +294,7 @@ CASES: dict[str, Case] = {
         Case("procgen", "procgen:coinrun", RawProcgen, {"image_size": IMAGE}, ("procgen",), 20.0),
         Case("atari", "atari:Pong", RawAtari, {"image_size": IMAGE}, ("ale_py",), 5.0),
         Case("miniworld", "miniworld:Hallway", RawMiniWorld, {"image_size": IMAGE}, ("miniworld",), 0.5),
+        Case("maniskill", "maniskill:PickCube", RawManiSkill, {"image_size": IMAGE}, ("mani_skill",), 0.25),
     )
 }
 # name -> (env id, make kwargs besides image_size, share of --vector-env-steps); "metaworld-state" renders nothing
@@ -661,7 +700,9 @@ def machine_info() -> list[str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions = []
-    for package in ("gymnasium", "mujoco", "metaworld", "minigrid", "procgen2", "ale-py", "numpy", "pillow"):
+    packages = ("gymnasium", "mujoco", "metaworld", "minigrid", "procgen2", "ale-py", "mani-skill", "sapien")
+    packages += ("numpy", "pillow")
+    for package in packages:
         try:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:

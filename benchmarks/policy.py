@@ -164,6 +164,8 @@ def run_side(side: str, batch: int, context: int, steps: int, threads: int) -> d
 
 def run_interleaved(batch: int, context: int, steps: int, threads: int) -> dict[str, Any]:
     """Both sides on one model, step by step in alternating order, so both see the same machine load."""
+    from gea.agents.vision.feature_cache import FeatureCache
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     policy, env_ids = make_policy(batch, context)
@@ -172,7 +174,11 @@ def run_interleaved(batch: int, context: int, steps: int, threads: int) -> dict[
         "act": lambda rows: policy.act(rows, env_ids, greedy=True).token_ids,
         "generate": lambda rows: baseline.act(rows, env_ids)[1],
     }
-    for step_fn in sides.values():
+    # Each side keeps its own cache of vision-tower features (as in a process of its own): whichever side ran
+    # first on a step's images must not hand the other its features.
+    caches = {name: FeatureCache(policy.backbone.feature_cache.max_bytes) for name in sides}
+    for name, step_fn in sides.items():
+        policy.backbone.feature_cache = caches[name]
         step_fn(observations(-1, batch))  # warm-up, then a fresh episode
     policy.reset(None)
     baseline.windows.clear()
@@ -180,6 +186,7 @@ def run_interleaved(batch: int, context: int, steps: int, threads: int) -> dict[
     tokens: dict[str, list[Any]] = {name: [] for name in sides}
     for step in range(steps):
         for name in side_order(list(sides), step):
+            policy.backbone.feature_cache = caches[name]
             start = time.perf_counter()
             tokens[name].append(sides[name](observations(step, batch)))
             elapsed[name] += time.perf_counter() - start
@@ -244,7 +251,8 @@ def write_report(
             "header, a prebuilt SDPA mask and a lean KV-cache decode loop.",
             "",
             f"Throughput: {args.repeats} repeats, each a fresh process running both sides on the same model, "
-            "step by step in alternating order (both see the same machine load). Each side emitted "
+            "step by step in alternating order (both see the same machine load), each with its own cache of "
+            "vision-tower features. Each side emitted "
             f"{work['actions']['act']} actions and {work['tokens']['act']} tokens per repeat (generate: "
             f"{work['actions']['generate']} and {work['tokens']['generate']}). Peak memory: one more process per "
             "side running only that side (its throughput alone in the 'alone' column).",

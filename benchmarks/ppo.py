@@ -16,7 +16,7 @@ Two logging modes, the same on both sides:
   ``PPO(...).learn(total_timesteps)`` with nothing else.
 
 Runs alternate sides (gea, sb3, sb3, gea, ...); speedups are medians of the per-repeat ratios of adjacent runs.
-Each env is built and stepped once, untimed, before the first run.
+Each side first trains for one rollout with logging on, untimed (one-off import and env-library costs).
 
     .venv/bin/python benchmarks/ppo.py                                   # both envs, both modes, 5 / 3 repeats
     .venv/bin/python benchmarks/ppo.py --envs cartpole --logging on --repeats 1 --steps 2048 --out /tmp/ppo
@@ -279,16 +279,12 @@ def plot(name: str, curves: dict[str, list[list[tuple[float, float]]]], path: Pa
     plt.close(figure)
 
 
-def warm_up(setting: Setting) -> None:
-    """Build, reset and step both sides' env once, untimed (Procgen's first env loads its game library, ~1 CPU-s)."""
-    env = gea.envs.make(setting.env_id, **setting.env_kwargs)
-    env.reset(seed=0)
-    env.step(env.action_space.sample())
-    env.close()
-    native = ProcgenGymnasium("starpilot") if setting.sb3_env == "starpilot" else gym.make(setting.sb3_env)
-    native.reset(seed=0)
-    native.step(native.action_space.sample())
-    native.close()
+def warm_up(setting: Setting, threads: int) -> None:
+    """One short run of each side with logging on, untimed: one-off costs of a process (the first env of a kind,
+    e.g. Procgen's game library, ~1 CPU-s; TensorBoard, checkpoint and progress-bar imports) fall on neither side."""
+    short = Setting(**{**setting.__dict__, "steps": setting.num_envs * setting.rollout_steps})
+    for runner in (run_gea, run_sb3):
+        runner(short, seed=0, threads=threads, logging="on")
 
 
 def measure(setting: Setting, repeats: int, threads: int, logging: str) -> dict[str, list[Run]]:
@@ -333,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         setting = SETTINGS[name]
         setting.steps = args.steps or setting.steps
         repeats = args.repeats or setting.repeats
-        warm_up(setting)
+        warm_up(setting, args.threads)
         entry: dict[str, Any] = {"setting": dict(setting.__dict__), "repeats": repeats, "modes": {}}
         for logging in args.logging:
             runs = measure(setting, repeats, args.threads, logging)

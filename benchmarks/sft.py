@@ -129,8 +129,13 @@ class _LossModel(nn.Module):
         labels: torch.Tensor,
         images: torch.Tensor,
         image_valid: torch.Tensor,
+        header_ids: torch.Tensor,
+        header_lengths: torch.Tensor,
+        header_index: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        loss_sum, correct, _ = self.model(ids, image_mask, attention_mask, labels, images, image_valid)
+        loss_sum, correct, _ = self.model(
+            ids, image_mask, attention_mask, labels, images, image_valid, header_ids, header_lengths, header_index
+        )
         self.samples.append(len(ids))
         self.tokens.append(correct.numel())
         return {"loss": loss_sum / max(1, correct.numel())}
@@ -152,6 +157,9 @@ def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) ->
             "labels": collated.labels,
             "images": collated.images,
             "image_valid": collated.image_valid,
+            "header_ids": collated.header_ids,
+            "header_lengths": collated.header_lengths,
+            "header_index": collated.header_index,
         }
 
     ends: list[float] = []

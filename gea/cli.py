@@ -9,6 +9,7 @@ imported before the command runs and in every worker process it starts.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GEAError as error:
         print(f"gea {name}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a reader that stopped early (`gea eval --help | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (nothing more may reach the closed pipe at exit)
+        return 0
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ class SFTSection:
     lr: float = option(1e-3, "peak learning rate", minimum=0)
     context: int = option(1, "observations in the prompt", minimum=1)
     visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
+    vision: str = option(
+        "auto",
+        "vision tower: auto (the pretrained EfficientNet-Lite0, frozen) or siglip (random init, trained)",
+        choices=("auto", "siglip", "efficientnet_lite0"),
+    )
     continuous_tokenizer: str = option(
         "rvq",
         "continuous actions as rvq (the fitted tokenizer) or uniform (256 bins a dimension)",
@@ -236,7 +241,7 @@ def sft_config(config: QuickstartConfig) -> Any:
     rvq = continuous_tasks(config) and section.continuous_tokenizer == "rvq"
     return SFTConfig(
         data=DataConfig(paths=[str(stage_dir(config, "collect"))]),
-        policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens),
+        policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens, vision=section.vision),
         action_tokenizer=str(stage_dir(config, "tokenizer") / "tokenizer") if rvq else "",
         optim=OptimConfig(lr=section.lr),
         steps=section.steps,
@@ -357,9 +362,26 @@ def run_eval(config: QuickstartConfig) -> dict[str, Any]:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = previous
-    _, skipped = plan_runs(evaluation)
+    runs, skipped = plan_runs(evaluation)
+    results += untuned_tasks(config, [run.task for run in runs])
     payload = write_report(evaluation, results, [task.env for task in skipped], out)
     return {"tasks": len(payload["tasks"])}
+
+
+def untuned_tasks(config: QuickstartConfig, tasks: list[SuiteTask]) -> list[Any]:
+    """SFT+PPO's entry on each task PPO did not train on: no episodes, and the reason, for the report."""
+    import gea.envs
+    from gea.rollouts.evaluate import TaskResult
+
+    tuned = agent_names(config).get("sft+ppo")
+    if tuned is None:
+        return []
+    reason = f"not run: the PPO stage trained on {', '.join(config.ppo.envs)} only (ppo.envs)"
+    untrained = {task.env: task for task in tasks if task.env not in config.ppo.envs}
+    return [
+        TaskResult(tuned, env_id, gea.envs.spec(env_id).domain, task.split, [], unavailable=reason)
+        for env_id, task in untrained.items()
+    ]
 
 
 RUNNERS: dict[str, Callable[[QuickstartConfig], dict[str, Any]]] = {

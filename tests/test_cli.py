@@ -1,6 +1,7 @@
 """The `gea` dispatcher, `gea envs` and `gea eval` on the always-available CartPole adapter."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,23 @@ def test_eval_typo_in_key_fails_early(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["eval", "sed=1"]) == 1
     err = capsys.readouterr().err
     assert "sed" in err and "Valid top-level keys" in err
+
+
+def test_expert_list_shows_shipped_trained_and_builtin_experts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from gea.agents.experts.sb3_expert import PACKAGED_EXPERTS_DIR
+
+    monkeypatch.setenv("GEA_EXPERTS_DIR", str(tmp_path / "empty"))
+    assert main(["expert", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"procgen:coinrun +shipped +200192", listed) and re.search(r"atari:RoadRunner +shipped", listed)
+    assert "babyai_bot" in listed and "metaworld:*" in listed and "miniworld: Hallway" in listed
+    shutil.copytree(PACKAGED_EXPERTS_DIR / "procgen-coinrun", tmp_path / "mine" / "procgen-coinrun")
+    monkeypatch.setenv("GEA_EXPERTS_DIR", str(tmp_path / "mine"))
+    assert main(["expert", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"procgen:coinrun +shipped, replaced by the trained one", listed)
+    assert re.search(rf"procgen:coinrun +trained .*{tmp_path / 'mine' / 'procgen-coinrun'}", listed)

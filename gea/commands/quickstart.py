@@ -27,7 +27,12 @@ def main(argv: Sequence[str]) -> int:
     config = load_job_config("quickstart", QuickstartConfig, argv)
     result = run_quickstart(config)
     banner("quickstart: success rate per task and domain")
-    print(summary_table(result.payload, agent_names(config)))
+    labels = agent_names(config)
+    print(summary_table(result.payload, labels))
+    by_name = {name: label for label, name in labels.items()}
+    for entry in result.payload["skipped_tasks"]:  # why a cell shows "-"
+        who = "every agent" if entry["agent"] is None else by_name.get(entry["agent"], entry["agent"])
+        print(f"  - {entry['env_id']}, {who}: {entry['reason']}")
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.seconds.items())
     print(f"\nstage times: {timings}" + (f" (skipped: {', '.join(result.skipped)})" if result.skipped else ""))
     print(f"report: {Path(config.out_dir) / 'eval' / 'report.md'}")

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from gea.envs.lifecycle import close_at_exit, forget
 from gea.errors import ConfigError, InvalidActionError
 from gea.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
 
@@ -62,11 +63,14 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
     """Validates actions against the spec with clear errors, guarantees ``info["success"]`` and ends
     episodes by truncation after ``max_episode_steps`` (one wrapper layer instead of two keeps it cheap).
 
-    Discrete environments also accept an action's name (``"turn left"``) in place of its index.
+    Discrete environments also accept an action's name (``"turn left"``) in place of its index. ``close`` is
+    idempotent, and an env still open at interpreter exit is closed then (``gea.envs.lifecycle``).
     """
 
     def __init__(self, env: gym.Env[Any, Any], spec: EmbodimentSpec, max_episode_steps: int | None = None) -> None:
         super().__init__(env)
+        self._closed = False
+        close_at_exit(self)
         self.embodiment = spec
         self.max_episode_steps = max_episode_steps or spec.max_episode_steps
         self.elapsed_steps = 0
@@ -88,6 +92,13 @@ class ContractWrapper(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         info["success"] = bool(info.get("success", False))
         self.elapsed_steps += 1
         return obs, reward, terminated, truncated or self.elapsed_steps >= self.max_episode_steps, info
+
+    def close(self) -> None:
+        """Close the simulator (once; later calls do nothing)."""
+        if not self._closed:
+            self._closed = True
+            forget(self)
+            super().close()
 
     def check_action(self, action: Any) -> Any:
         """Return the action in the simulator's native form, or raise ``InvalidActionError``."""

@@ -31,12 +31,23 @@ def check_video_support() -> None:
         )
 
 
+def enlarge(image: np.ndarray, min_size: int) -> np.ndarray:
+    """``image`` scaled up by the smallest integer factor that brings its shorter side to ``min_size`` or more
+    (nearest neighbour: every pixel becomes a square block); unchanged when it is already that large."""
+    factor = -(-min_size // max(1, min(image.shape[:2])))
+    if factor <= 1:
+        return np.ascontiguousarray(image)
+    return np.ascontiguousarray(np.repeat(np.repeat(image, factor, axis=0), factor, axis=1))
+
+
 class RecordEpisodes(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
     """Records every episode's observation images (reset frame + one per step) as ``<prefix>-episode-<n>.mp4``.
 
     Frames stream to a hidden ``.partial`` file that is renamed to its ``.mp4`` name only once the
     episode has ended and the video is complete, so a crash never leaves a half-written ``.mp4``.
-    An episode cut short by ``reset`` or ``close`` is also saved.
+    An episode cut short by ``reset`` or ``close`` is also saved. Frames are the observation images the agent
+    saw; small ones (a policy trained at 32 px) are enlarged by an integer factor, each pixel a square block,
+    until their shorter side reaches ``min_size``, so the video is watchable and shows exactly what was seen.
 
     Args:
         env: a contract env (its observations carry ``image``).
@@ -44,6 +55,7 @@ class RecordEpisodes(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         max_episodes: stop recording after this many episodes (``None``: record all).
         fps: frames per second; defaults to the env's ``metadata["render_fps"]`` or 10.
         name_prefix: file name prefix.
+        min_size: smallest shorter side of the video frames (0 keeps the images' own size).
     """
 
     def __init__(
@@ -53,6 +65,7 @@ class RecordEpisodes(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         max_episodes: int | None = None,
         fps: int | None = None,
         name_prefix: str = "rl-video",
+        min_size: int = 256,
     ) -> None:
         super().__init__(env)
         check_video_support()
@@ -61,6 +74,7 @@ class RecordEpisodes(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
         self.max_episodes = max_episodes
         self.fps = fps or int(env.metadata.get("render_fps") or 10)
         self.name_prefix = name_prefix
+        self.min_size = min_size
         self.episodes_recorded = 0
         self.paths: list[Path] = []
         self._writer: Any = None
@@ -97,7 +111,7 @@ class RecordEpisodes(gym.Wrapper[dict[str, Any], Any, dict[str, Any], Any]):
     def _append(self, obs: dict[str, Any]) -> None:
         if self._partial is None:
             return
-        frame = np.ascontiguousarray(obs["image"], dtype=np.uint8)
+        frame = enlarge(np.asarray(obs["image"], dtype=np.uint8), self.min_size)
         if self._writer is None:
             import imageio_ffmpeg
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium.spaces import Box, Dict, Text
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
@@ -163,8 +164,22 @@ class GeaVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self._pool.close()
 
     def _batch(self, observations: list[dict[str, Any]]) -> dict[str, Any]:
-        out = create_empty_array(self.single_observation_space, self.num_envs)
-        return concatenate(self.single_observation_space, observations, out)  # type: ignore[no-any-return]
+        space = self.single_observation_space
+        if not _stackable(space):
+            out = create_empty_array(space, self.num_envs)
+            return concatenate(space, observations, out)  # type: ignore[no-any-return]
+        # What Gymnasium's ``concatenate`` builds for a Dict of Boxes and Texts, without its per-leaf dispatch.
+        return {
+            key: tuple(obs[key] for obs in observations)
+            if isinstance(subspace, Text)
+            else np.stack([obs[key] for obs in observations]).astype(subspace.dtype, copy=False)
+            for key, subspace in space.spaces.items()
+        }
+
+
+def _stackable(space: Any) -> bool:
+    """A Dict observation space whose entries are all Boxes or Texts (every contract env's)."""
+    return isinstance(space, Dict) and all(isinstance(entry, (Box, Text)) for entry in space.spaces.values())
 
 
 def make_vec(

@@ -47,6 +47,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from gea.envs.lifecycle import close_at_exit, forget
 from gea.envs.shared_images import ImageSlots, SlotShape, image_slot_shape
 from gea.errors import EnvWorkerError
 from gea.plugins import load_plugins, loaded_plugins
@@ -515,6 +516,7 @@ class WorkerPool:
         self._restart_rng = np.random.default_rng()
         self._last_obs: list[Any] = [None] * len(env_fns)
         self.workers: list[Worker] = []
+        close_at_exit(self)  # workers and shared memory must not outlive a script that forgets close()
         self.slices = split_envs(len(env_fns), max(1, num_workers))
         try:
             if num_workers == 0:
@@ -615,6 +617,7 @@ class WorkerPool:
         for worker in self.workers:
             worker.close(timeout)
         self.workers = []
+        forget(self)
 
     def _broadcast(
         self, command: Command, payloads: Sequence[Any], workers: Sequence[Worker] | None = None

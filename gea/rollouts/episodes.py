@@ -22,13 +22,21 @@ class EpisodeAgent(Protocol):
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """Outcome of one episode."""
+    """Outcome of one episode. ``ended``: ``terminated`` (the game ended it), ``truncated`` (a time limit),
+    ``step_cap`` (evaluation's ``max_steps``, shorter than the game's own limit; set by the evaluator) or
+    ``success`` (cut at its first success by ``end_on_success`` while the game went on)."""
 
     env_id: str
     seed: int
     success: bool
     episode_return: float
     length: int
+    ended: str = "terminated"
+
+    @property
+    def whole(self) -> bool:
+        """Whether the episode was played to the game's own end (what normalized game scores assume)."""
+        return self.ended in ("terminated", "truncated")
 
 
 class StepObserver(Protocol):
@@ -59,7 +67,7 @@ def run_episode(
     observation, info = env.reset(seed=seed)
     agent.reset(env)
     total, length, success = 0.0, 0, bool(info["success"])
-    done = False
+    done, ended = False, "terminated"
     while not done:
         action = agent.act(env, observation)
         executed = action if perturb is None else perturb(action)
@@ -69,8 +77,9 @@ def run_episode(
         total += float(reward)
         length += 1
         success = success or bool(info["success"])
+        ended = "terminated" if terminated else "truncated" if truncated else "success"
         terminated = bool(terminated) or (end_on_success and success)
         if on_step is not None:
             on_step(observation, action, float(reward), terminated, bool(truncated), bool(info["success"]))
         observation, done = next_observation, terminated or bool(truncated)
-    return EpisodeResult(env_id, seed, success, total, length)
+    return EpisodeResult(env_id, seed, success, total, length, ended)

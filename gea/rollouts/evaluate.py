@@ -19,17 +19,20 @@ from typing import Any
 from tqdm import tqdm
 
 import gea.envs
+from gea.agents.trained_with import resolve_env_options
 from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
 from gea.plugins import load_plugins
 from gea.processes import worker_pool
-from gea.rollouts.agents import check_agent, make_agent
-from gea.rollouts.episodes import EpisodeResult, run_episode
+from gea.rollouts.agents import GEAAgent, check_agent, make_agent, unavailable_reason
+from gea.rollouts.episodes import EpisodeAgent, EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
 from gea.schema import option
+from gea.spec import EmbodimentSpec
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
+STORED_RESULT_FORMAT = 2  # part of each stored result's fingerprint: results of older formats are recomputed
 
 
 @dataclass
@@ -39,11 +42,19 @@ class EvalConfig:
     suite: SuiteConfig = option(factory=SuiteConfig, help="the tasks: suite=NAME picks a file, suite.tasks your own")
     agents: list[str] = option(
         factory=lambda: ["random", "expert"],
-        help="agents to compare: random, expert, sb3:<model.zip>, gea:<policy dir>, gea-sample:<policy dir>",
+        help="agents to compare: random, expert, sb3:<model.zip>, gea:<policy dir> (acts as the policy records: "
+        "sampled unless trained with policy.decoding=greedy), gea-sample:<policy dir>, gea-greedy:<policy dir>",
     )
     episodes: int | None = option(None, "episodes per task (null: each task's own count)", minimum=1)
     seed: int = option(0, "base seed; every agent plays the same seeds")
-    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    image_size: int | None = option(
+        None,
+        "observation images are image_size x image_size pixels (null: what each GEA policy was trained with, else "
+        "64; a GEA policy's other observation options, e.g. BabyAI view=agent, apply too unless a suite task sets "
+        "them, and a different choice is warned about)",
+        minimum=1,
+    )
+    max_steps: int | None = option(None, "caps every task's step limit (null: each task's own)", minimum=1)
     end_on_success: bool = option(True, "end an episode at its first successful step")
     videos_per_task: int = option(1, "mp4 videos of the first episodes of each task and agent", minimum=0)
     num_workers: int = option(1, "tasks evaluated in parallel processes", minimum=1)
@@ -62,7 +73,7 @@ class TaskRun:
     agent: str
     task: SuiteTask
     seed: int
-    image_size: int
+    image_size: int | None
     end_on_success: bool
     videos: int
     trust_remote_code: bool = False
@@ -78,19 +89,25 @@ class TaskRun:
             "seed": self.seed,
             "image_size": self.image_size,
             "end_on_success": self.end_on_success,
+            "format": STORED_RESULT_FORMAT,
         }
 
 
 @dataclass
 class TaskResult:
-    """All episodes of one agent on one task."""
+    """All episodes of one agent on one task; ``unavailable`` says why the agent could not play it (no episodes)."""
 
     agent: str
     env_id: str
     domain: str
     split: str
     episodes: list[EpisodeResult]
-    agent_available: bool = True
+    unavailable: str | None = None
+
+    @property
+    def agent_available(self) -> bool:
+        """Whether the agent played the task."""
+        return self.unavailable is None
 
     @property
     def success_rate(self) -> float:
@@ -122,11 +139,12 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
     """Evaluate one agent on one task; records the first ``run.videos`` episodes as mp4."""
     spec = gea.envs.spec(run.task.env)
     seed = task_seed(run.seed, run.task.env)
+    reason = unavailable_reason(run.agent, run.task.env)
+    if reason is not None:
+        return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], unavailable=reason)
     agent = make_agent(run.agent, run.task.env, seed, run.trust_remote_code)
-    if agent is None:
-        return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [], agent_available=False)
-    options = {"max_episode_steps": run.task.max_steps, "image_size": run.image_size, **run.task.env_kwargs}
-    env = gea.envs.make(run.task.env, **options)  # a task's own env_kwargs (e.g. image_size) win
+    options = {"max_episode_steps": run.task.max_steps, **env_options(run, agent)}
+    env = gea.envs.make(run.task.env, **options)
     if run.videos > 0:
         from gea.envs.recording import RecordEpisodes
 
@@ -139,7 +157,34 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
         ]
     finally:
         env.close()
-    return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, episodes)
+    return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [_at_cap(e, spec) for e in episodes])
+
+
+def _at_cap(episode: EpisodeResult, spec: EmbodimentSpec) -> EpisodeResult:
+    """Mark a truncation before the game's own step limit as the evaluation's ``max_steps`` cap."""
+    own_limit = spec.max_episode_steps
+    if episode.ended == "truncated" and own_limit is not None and episode.length < own_limit:
+        return dataclasses.replace(episode, ended="step_cap")
+    return episode
+
+
+def missing_simulator_reason(env_id: str) -> str:
+    """Why a task whose simulator is not installed was skipped, with the install command."""
+    spec = gea.envs.spec(env_id)
+    how = spec.install_hint or f"pip install 'gea[{spec.extra}]'"
+    return f"simulator not installed ({', '.join(gea.envs.missing_modules(env_id))} missing): {how}"
+
+
+def env_options(run: TaskRun, agent: EpisodeAgent) -> dict[str, Any]:
+    """The options ``run.task.env`` is made with: the task's own ``env_kwargs`` over the run's ``image_size``, over
+    (for a GEA policy) the observation options it was trained with, over the contract's default image size.
+    A GEA policy asked to act in observations other than its training ones triggers a warning."""
+    requested = {"image_size": run.image_size, **run.task.env_kwargs}
+    if isinstance(agent, GEAAgent):
+        trained = agent.trained_with.options(run.task.env)
+        requested = resolve_env_options(trained, requested, run.task.env, f"gea eval ({run.agent})")
+    requested = {key: value for key, value in requested.items() if value is not None}
+    return {"image_size": DEFAULT_IMAGE_SIZE, **requested}
 
 
 def load_result(path: Path, run: TaskRun) -> TaskResult | None:
@@ -168,6 +213,15 @@ def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
     return result
 
 
+def capped(task: SuiteTask, config: EvalConfig) -> SuiteTask:
+    """``task`` with the config's episode count and step cap applied."""
+    episodes = task.episodes if config.episodes is None else config.episodes
+    max_steps = task.max_steps
+    if config.max_steps is not None:
+        max_steps = config.max_steps if max_steps is None else min(max_steps, config.max_steps)
+    return dataclasses.replace(task, episodes=episodes, max_steps=max_steps)
+
+
 def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     """The (agent, task) pairs to run, and the optional tasks skipped because their simulator is missing.
 
@@ -175,10 +229,7 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     error naming the fix, raised here, before any work.
     """
     load_plugins(config.imports)
-    tasks = [
-        task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
-        for task in config.suite.tasks
-    ]
+    tasks = [capped(task, config) for task in config.suite.tasks]
     for task in tasks:
         if not task.optional and not gea.envs.is_available(task.env):
             missing = ", ".join(gea.envs.missing_modules(task.env))
@@ -234,10 +285,7 @@ def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
     """``evaluate`` behind a progress bar showing each task's status; results in suite order."""
     runs, skipped = plan_runs(config)
     for task in skipped:
-        reason = gea.envs.spec(task.env).install_hint or f"pip install 'gea[{gea.envs.spec(task.env).extra}]'"
-        tqdm.write(
-            f"skipped optional task {task.env}: {', '.join(gea.envs.missing_modules(task.env))} missing ({reason})"
-        )
+        tqdm.write(f"skipped optional task {task.env}: {missing_simulator_reason(task.env)}")
     finished: dict[tuple[str, str], TaskResult] = {}
     with tqdm(total=len(runs), desc="eval", unit="task") as bar:
         for run, result, reused in evaluate(config):
@@ -245,4 +293,6 @@ def evaluate_with_progress(config: EvalConfig) -> list[TaskResult]:
             status = "reused" if reused else ("n/a" if not result.agent_available else f"{result.success_rate:.0%}")
             bar.set_postfix_str(f"{run.task.env} / {run.agent}: {status}")
             bar.update(1)
+            if result.unavailable is not None and not reused:
+                tqdm.write(f"{run.agent} has no result on {run.task.env}: {result.unavailable}")
     return [finished[(run.agent, run.task.env)] for run in runs]

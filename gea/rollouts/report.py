@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gea.errors import ConfigError
 from gea.files import atomic_write, atomic_write_text
-from gea.rollouts.evaluate import RESULTS_SCHEMA_VERSION, EvalConfig, TaskResult
+from gea.rollouts.evaluate import RESULTS_SCHEMA_VERSION, EvalConfig, TaskResult, missing_simulator_reason
 from gea.rollouts.metrics import interquartile_mean, wilson_interval
 from gea.rollouts.normalization import normalized_score
 from gea.table import format_table
@@ -33,6 +34,7 @@ class TaskRow:
     ci_high: float
     mean_return: float
     normalized_score: float | None
+    cut_episodes: int = 0  # episodes not played to the game's end (max_steps cap, end_on_success)
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,15 @@ class BenchmarkRow:
 
 
 def task_rows(results: list[TaskResult]) -> list[TaskRow]:
-    """Per-task rows with 95% Wilson intervals and normalized scores where the game defines one."""
+    """Per-task rows with 95% Wilson intervals, and normalized scores where the game defines one and every
+    episode was played to the game's end (the normalization ranges are returns of whole episodes)."""
     rows = []
     for result in results:
         if not result.agent_available:
             continue
         successes = sum(e.success for e in result.episodes)
         low, high = wilson_interval(successes, len(result.episodes))
+        cut = sum(not e.whole for e in result.episodes)
         rows.append(
             TaskRow(
                 agent=result.agent,
@@ -79,10 +83,30 @@ def task_rows(results: list[TaskResult]) -> list[TaskRow]:
                 ci_low=low,
                 ci_high=high,
                 mean_return=result.mean_return,
-                normalized_score=normalized_score(result.env_id, result.mean_return),
+                normalized_score=None if cut else normalized_score(result.env_id, result.mean_return),
+                cut_episodes=cut,
             )
         )
     return rows
+
+
+def score_notes(results: list[TaskResult]) -> list[str]:
+    """Why a game task has no normalized score for an agent: its episodes were cut short (and how to avoid it)."""
+    notes = []
+    for result in results:
+        cut = [e.ended for e in result.episodes if not e.whole]
+        if not cut or normalized_score(result.env_id, result.mean_return) is None:
+            continue
+        causes = [
+            f"{cut.count('step_cap')} at max_steps" if "step_cap" in cut else "",
+            f"{cut.count('success')} at their first success (end_on_success)" if "success" in cut else "",
+        ]
+        notes.append(
+            f"{result.env_id} ({result.agent}): {len(cut)} of {len(result.episodes)} episodes cut short "
+            f"({', '.join(c for c in causes if c)}); normalized scores are defined on whole episodes: "
+            "leave the task's max_steps unset (the game's own limit) and set end_on_success=false"
+        )
+    return notes
 
 
 def domain_rows(rows: list[TaskRow]) -> list[DomainRow]:
@@ -108,18 +132,31 @@ def benchmark_rows(rows: list[TaskRow]) -> list[BenchmarkRow]:
     ]
 
 
+def skipped_entries(results: list[TaskResult], skipped: list[str]) -> list[dict[str, Any]]:
+    """Every (task, agent) without a row and why: tasks skipped for every agent (``agent`` None), then agents
+    that could not play a task (e.g. no expert for it)."""
+    entries: list[dict[str, Any]] = [
+        {"env_id": env_id, "agent": None, "reason": missing_simulator_reason(env_id)} for env_id in skipped
+    ]
+    entries += [
+        {"env_id": r.env_id, "agent": r.agent, "reason": r.unavailable} for r in results if r.unavailable is not None
+    ]
+    return entries
+
+
 def results_payload(config: EvalConfig, results: list[TaskResult], skipped: list[str]) -> dict[str, Any]:
-    """The versioned ``results.json`` document."""
+    """The versioned ``results.json`` document (``skipped``: env ids of tasks whose simulator is missing)."""
     rows = task_rows(results)
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "suite": config.suite.name,
         "seed": config.seed,
         "agents": list(config.agents),
-        "skipped_tasks": skipped,
+        "skipped_tasks": skipped_entries(results, skipped),
         "tasks": [asdict(row) for row in rows],
         "domains": [asdict(row) for row in domain_rows(rows)],
         "benchmarks": [asdict(row) for row in benchmark_rows(rows)],
+        "score_notes": score_notes(results),
         "episodes": [{"agent": r.agent, "env_id": r.env_id, **asdict(e)} for r in results for e in r.episodes],
     }
 
@@ -129,7 +166,8 @@ def _percent(value: float) -> str:
 
 
 def success_table(payload: dict[str, Any], markdown: bool = False) -> str:
-    """One row per task, one ``success [95% CI]`` column per agent (``-`` where it does not apply)."""
+    """One row per task, one ``success [95% CI]`` column per agent (``n/a`` where it could not play the task,
+    with the reason in ``not_evaluated``)."""
     agents = payload["agents"]
     cells: dict[str, dict[str, str]] = defaultdict(dict)
     domains: dict[str, str] = {}
@@ -137,6 +175,9 @@ def success_table(payload: dict[str, Any], markdown: bool = False) -> str:
         interval = f"[{_percent(row['ci_low'])}-{_percent(row['ci_high'])}]"
         cells[row["env_id"]][row["agent"]] = f"{_percent(row['success_rate'])} {interval}"
         domains[row["env_id"]] = row["domain"]
+    for entry in payload["skipped_tasks"]:
+        if entry["agent"] is not None and entry["env_id"] in cells:
+            cells[entry["env_id"]][entry["agent"]] = "n/a"
     lines = [[env_id, domains[env_id], *(cells[env_id].get(a, "-") for a in agents)] for env_id in cells]
     return format_table(["task", "domain", *agents], lines, markdown=markdown)
 
@@ -177,17 +218,34 @@ def benchmark_table(payload: dict[str, Any], markdown: bool = False) -> str:
     return format_table(["benchmark", "split", "agent", "tasks", "mean normalized", "IQM normalized"], lines, markdown)
 
 
+def not_evaluated(payload: dict[str, Any], markdown: bool = False) -> list[str]:
+    """One line per (task, agent) without a result, with the reason (empty when every agent played every task)."""
+    lines = []
+    for entry in payload["skipped_tasks"]:
+        who = "every agent" if entry["agent"] is None else entry["agent"]
+        task = f"`{entry['env_id']}`" if markdown else entry["env_id"]
+        lines.append(f"{'- ' if markdown else '  '}{task}, {who}: {entry['reason']}")
+    return lines
+
+
 def text_report(payload: dict[str, Any]) -> str:
-    """The terminal form of a report: per-task, per-domain and (where any) normalized-score tables."""
-    parts = [success_table(payload), domain_table(payload)]
+    """The terminal form of a report: per-task, per-domain and (where any) normalized-score tables, and why any
+    (task, agent) has no result or no normalized score."""
+    parts = [success_table(payload)]
+    missing = not_evaluated(payload)
+    if missing:
+        parts.append("\n".join(["not evaluated:", *missing]))
+    parts.append(domain_table(payload))
     if payload["benchmarks"]:
         parts.append(benchmark_table(payload))
+    if payload.get("score_notes"):
+        parts.append("\n".join(["no normalized score:", *(f"  {note}" for note in payload["score_notes"])]))
     return "\n\n".join(parts)
 
 
 def markdown_report(payload: dict[str, Any]) -> str:
-    """``report.md``: per-task and per-domain tables."""
-    skipped = payload["skipped_tasks"]
+    """``report.md``: per-task and per-domain tables, normalized scores, and what was not evaluated and why."""
+    missing = not_evaluated(payload, markdown=True)
     parts = [
         f"# Evaluation: suite `{payload['suite']}`, seed {payload['seed']}",
         "",
@@ -195,6 +253,10 @@ def markdown_report(payload: dict[str, Any]) -> str:
         "",
         success_table(payload, markdown=True),
         "",
+    ]
+    if missing:
+        parts += ["Not evaluated (`n/a`, or missing tasks):", "", *missing, ""]
+    parts += [
         "## Per domain",
         "",
         domain_table(payload, markdown=True),
@@ -207,46 +269,67 @@ def markdown_report(payload: dict[str, Any]) -> str:
             benchmark_table(payload, markdown=True),
             "",
         ]
-    if skipped:
-        parts += [f"Skipped (simulator not installed): {', '.join(skipped)}", ""]
+    if payload.get("score_notes"):
+        parts += ["No normalized score:", "", *(f"- {note}" for note in payload["score_notes"]), ""]
     return "\n".join(parts)
 
 
-def plot_domains(payload: dict[str, Any], folder: Path) -> list[Path]:
-    """One bar chart PNG per domain: success rate per task and agent, with 95% intervals."""
+def agent_label(agent: str) -> str:
+    """A short legend label: a policy path keeps only its last two parts (``gea-sample:sft/policy``)."""
+    kind, separator, path = agent.partition(":")
+    if not separator or "/" not in path:
+        return agent
+    return f"{kind}:{'/'.join(Path(path).parts[-2:])}"
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def domain_figure(payload: dict[str, Any], domain: str) -> Any:
+    """The bar chart of one domain: success per task for each agent that has results there, with 95% intervals;
+    the legend sits beside the axes, never over the bars."""
+    plt = _pyplot()
+    rows = [row for row in payload["tasks"] if row["domain"] == domain]
+    tasks = list(dict.fromkeys(row["env_id"] for row in rows))
+    agents = [agent for agent in payload["agents"] if any(row["agent"] == agent for row in rows)]
+    width = 0.8 / max(1, len(agents))
+    figure, axes = plt.subplots(figsize=(max(4.0, 1.3 * len(tasks) + 1.5) + 2.2, 3.4))
+    for index, agent in enumerate(agents):
+        mine = {row["env_id"]: row for row in rows if row["agent"] == agent}
+        shown = [task for task in tasks if task in mine]
+        positions = [i + index * width for i, task in enumerate(tasks) if task in mine]
+        values = [100 * mine[task]["success_rate"] for task in shown]
+        errors = [
+            [max(0.0, 100 * (mine[t]["success_rate"] - mine[t]["ci_low"])) for t in shown],
+            [max(0.0, 100 * (mine[t]["ci_high"] - mine[t]["success_rate"])) for t in shown],
+        ]
+        axes.bar(positions, values, width, yerr=errors, capsize=3, label=agent_label(agent))
+    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))])
+    axes.set_xticklabels([t.split(":", 1)[-1] for t in tasks], rotation=20, ha="right", fontsize=8)
+    axes.set_ylabel("success %")
+    axes.set_ylim(0, 105)
+    axes.set_title(f"{domain} (suite {payload['suite']})")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def plot_domains(payload: dict[str, Any], folder: Path) -> list[Path]:
+    """One bar chart PNG per domain (``domain_figure``)."""
+    plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
-    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in payload["tasks"]:
-        by_domain[row["domain"]].append(row)
     paths = []
-    agents = payload["agents"]
-    for domain, rows in sorted(by_domain.items()):
-        tasks = list(dict.fromkeys(row["env_id"] for row in rows))
-        width = 0.8 / max(1, len(agents))
-        figure, axes = plt.subplots(figsize=(max(4.0, 1.3 * len(tasks) + 1.5), 3.4))
-        for index, agent in enumerate(agents):
-            mine = {row["env_id"]: row for row in rows if row["agent"] == agent}
-            positions = [i + index * width for i, task in enumerate(tasks) if task in mine]
-            values = [100 * mine[task]["success_rate"] for task in tasks if task in mine]
-            errors = [
-                [max(0.0, 100 * (mine[t]["success_rate"] - mine[t]["ci_low"])) for t in tasks if t in mine],
-                [max(0.0, 100 * (mine[t]["ci_high"] - mine[t]["success_rate"])) for t in tasks if t in mine],
-            ]
-            axes.bar(positions, values, width, yerr=errors, capsize=3, label=agent)
-        axes.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))])
-        axes.set_xticklabels([t.split(":", 1)[-1] for t in tasks], rotation=20, ha="right", fontsize=8)
-        axes.set_ylabel("success %")
-        axes.set_ylim(0, 105)
-        axes.set_title(f"{domain} (suite {payload['suite']})")
-        axes.legend(fontsize=8)
-        figure.tight_layout()
+    for domain in sorted({row["domain"] for row in payload["tasks"]}):
+        figure = domain_figure(payload, domain)
         path = folder / f"{domain}.png"
-        atomic_write(path, functools.partial(figure.savefig, dpi=110, format="png"))
+        atomic_write(path, functools.partial(figure.savefig, dpi=110, format="png", bbox_inches="tight"))
         plt.close(figure)
         paths.append(path)
     return paths
@@ -282,11 +365,16 @@ def write_report(config: EvalConfig, results: list[TaskResult], skipped: list[st
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    """Read a ``results.json`` (or the folder holding it), checking its schema version."""
+    """Read a ``results.json`` (or the folder holding it), checking its schema version (version 1 is upgraded)."""
     path = path / "results.json" if path.is_dir() else path
     payload = json.loads(path.read_text())
-    if payload.get("schema_version") != RESULTS_SCHEMA_VERSION:
-        raise ValueError(f"{path}: results schema {payload.get('schema_version')}, expected {RESULTS_SCHEMA_VERSION}")
+    version = payload.get("schema_version")
+    if version == 1:  # skipped tasks were bare env ids; agents without a result were not recorded
+        reason = "simulator not installed"
+        payload["skipped_tasks"] = [{"env_id": e, "agent": None, "reason": reason} for e in payload["skipped_tasks"]]
+        payload["schema_version"] = version = RESULTS_SCHEMA_VERSION
+    if version != RESULTS_SCHEMA_VERSION:
+        raise ConfigError(f"{path}: results schema {version}, expected {RESULTS_SCHEMA_VERSION} (or 1)")
     return payload
 
 

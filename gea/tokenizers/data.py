@@ -73,7 +73,10 @@ def _load_parquet(folder: Path) -> ActionData:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    files = sorted(file for file in folder.rglob("*.parquet") if "meta" not in file.relative_to(folder).parts)
+    if (folder / "meta" / "info.json").is_file():  # an episode dataset: its shards, not what repair set aside
+        files = sorted((folder / "data").glob("*.parquet"))
+    else:
+        files = sorted(file for file in folder.rglob("*.parquet") if "meta" not in file.relative_to(folder).parts)
     if not files:
         raise ConfigError(f"no Parquet files under {folder}; point data= at an episode dataset folder")
     actions: dict[str, list[np.ndarray]] = {}

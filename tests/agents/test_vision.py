@@ -94,12 +94,34 @@ def test_policy_defaults_to_the_frozen_pretrained_tower(policy: GEAPolicy) -> No
     assert policy.config.vision == "efficientnet_lite0"
     assert isinstance(policy.backbone.vision, EfficientNetTower)
     assert policy.backbone.tower_frozen
-    assert policy.backbone.preprocessing.size == (128, 128)
-    reference = load_efficientnet_lite0(EfficientNetLite0())
+    assert policy.backbone.preprocessing.size == (64, 64)
+    assert policy.backbone.vision.stride == 16
+    reference = load_efficientnet_lite0(EfficientNetLite0(feature_stride=16))
     tower = policy.backbone.vision.net
     assert torch.equal(tower.blocks[3].depthwise.conv.weight, reference.blocks[3].depthwise.conv.weight)
     policy.backbone.vision.train()
     assert not policy.backbone.vision.training  # batch norms keep the ImageNet statistics
+
+
+@pytest.mark.parametrize(("stride", "channels"), [(8, 40), (16, 112), (32, 320)])
+def test_feature_stride_picks_the_stage(stride: int, channels: int) -> None:
+    tower = EfficientNetTower(stride).load_imagenet()
+    with torch.no_grad():
+        tokens = tower(torch.zeros(2, 3, 64, 64))
+    assert tokens.shape == (2, (64 // stride) ** 2, channels)
+    full = load_efficientnet_lite0(EfficientNetLite0(feature_stride=32))
+    assert torch.equal(
+        tower.net.blocks[-1].project.conv.weight, full.blocks[len(tower.net.blocks) - 1].project.conv.weight
+    )
+
+
+def test_policy_vision_settings_build_that_tower(tmp_path: Path) -> None:
+    policy = GEAPolicy.build(PolicyConfig(vision_resolution=128, vision_stride=32), ENVS)
+    assert policy.backbone.vision.stride == 32 and policy.backbone.preprocessing.size == (128, 128)
+    policy.save_pretrained(tmp_path)
+    loaded = GEAPolicy.from_pretrained(tmp_path, vision_stride=16)  # the checkpoint's tower wins
+    assert loaded.backbone.vision.stride == 32 and loaded.config.vision_stride == 32
+    assert loaded.config.vision_resolution == 128
 
 
 def test_tower_is_trainable_when_asked() -> None:

@@ -100,3 +100,27 @@ def test_env_overhead_sides_take_the_same_env_steps(tmp_path: Path) -> None:
     for result in record["envpool"]:
         assert result["side_steps"]["gea"] == result["side_steps"]["envpool"] == result["steps"]
     assert "envpool.make_gymnasium('Pong-v5'" in out.read_text()
+
+
+def test_env_overhead_maniskill_sides_take_the_same_env_steps(tmp_path: Path) -> None:
+    out = tmp_path / "env_overhead.md"
+    record = run_script(
+        "env_overhead", out, "--cases", "maniskill", "--steps", "32", "--chunk", "16", "--vector", "", "--envpool", "",
+        "--repeats", "1", "--output", str(out),
+    )  # fmt: skip
+    (overhead,) = record["overhead"]
+    assert overhead["env_id"] == "maniskill:PickCube" and overhead["steps"] == 8
+    assert len(set(overhead["side_steps"].values())) == 1 and overhead["side_steps"]["gea"] == 8
+
+
+def test_maniskill_experts_report_and_experts_section(tmp_path: Path) -> None:
+    out, experts = tmp_path / "maniskill_experts.md", tmp_path / "experts.md"
+    experts.write_text("# Experts\n\nSomeone else's table.\n")
+    arguments = ["--episodes", "1", "--image-episodes", "0", "--tasks", "PushCube", "--out", str(out)]
+    for _ in range(2):  # the second run replaces the section instead of appending another
+        record = run_script("maniskill_experts", out, *arguments, "--experts-file", str(experts))
+    (task,) = record["tasks"]
+    assert task["task"] == "PushCube" and task["expert"] == [True] and task["random"] == [False]
+    text = experts.read_text()
+    assert text.startswith("# Experts") and "Someone else's table." in text
+    assert text.count("maniskill-experts: begin") == 1 and "| maniskill:PushCube | yes | 1 | 100%" in text

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gea.envs
-from gea.envs.recording import RecordEpisodes
+from gea.envs.recording import RecordEpisodes, enlarge
 from gea.errors import MissingDependencyError
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,9 +30,11 @@ def test_each_episode_becomes_an_mp4_with_every_frame(tmp_path: Path) -> None:
     for _ in range(5):
         *_, truncated, _ = env.step(0)
     assert truncated
+    assert first["image"].shape == (32, 32, 3)  # the agent sees its own size ...
     frames = _frames(tmp_path / "rl-video-episode-00000.mp4")
-    assert frames.shape == (6, 32, 32, 3)  # the reset frame and one per step
-    assert np.abs(frames[0].astype(int) - first["image"].astype(int)).mean() < 8  # lossy codec, same picture
+    assert frames.shape == (6, 256, 256, 3)  # ... the video enlarges it 8x; the reset frame and one per step
+    enlarged = np.repeat(np.repeat(first["image"], 8, axis=0), 8, axis=1)
+    assert np.abs(frames[0].astype(int) - enlarged.astype(int)).mean() < 8  # lossy codec, same picture
     env.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rl-video-episode-00000.mp4"]
 
@@ -53,7 +55,7 @@ def test_crash_mid_episode_leaves_no_mp4(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, gea.envs
-        from gea.envs.recording import RecordEpisodes
+        from gea.envs.recording import RecordEpisodes, enlarge
         env = RecordEpisodes(gea.envs.make("cartpole", image_size=32), {str(tmp_path)!r})
         env.reset(seed=0)
         for _ in range(10):
@@ -74,3 +76,14 @@ def test_old_imageio_ffmpeg_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_p
     )
     with pytest.raises(MissingDependencyError, match=r"imageio-ffmpeg 0\.4\.9 .*pip install .*'imageio-ffmpeg>=0\.8'"):
         RecordEpisodes(gea.envs.make("cartpole"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("size", "min_size", "expected"), [(32, 256, 256), (84, 256, 336), (300, 256, 300), (32, 0, 32)]
+)
+def test_small_frames_are_enlarged_by_an_integer_factor(size: int, min_size: int, expected: int) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    enlarged = enlarge(image, min_size)
+    assert enlarged.shape == (expected, expected, 3)
+    factor = expected // size
+    np.testing.assert_array_equal(enlarged[::factor, ::factor], image)  # every pixel became a block

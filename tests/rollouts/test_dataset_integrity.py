@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gea.cli import main as gea_main
-from gea.errors import DatasetError
+from gea.errors import ConfigError, DatasetError
 from gea.rollouts.collect import CollectConfig, collect
 from gea.rollouts.dataset import ROW_SCHEMA, DatasetMeta, WindowDataset, verify
 from gea.rollouts.dataset.integrity import VERIFIED_FILE
@@ -204,3 +204,13 @@ def test_unreadable_info_json_names_the_file(dataset: Path) -> None:
     with pytest.raises(DatasetError, match="collect the dataset again") as error:
         DatasetMeta.load(dataset)
     assert str(meta_path(dataset, "info.json")) in str(error.value)
+
+
+def test_tokenizer_fit_on_a_truncated_shard_names_it_and_the_fix(dataset: Path, tmp_path: Path) -> None:
+    from gea.tokenizers.data import load_actions
+
+    shard = _shard(dataset)
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ConfigError) as error:
+        load_actions(dataset)
+    _assert_names_file_and_fix(str(error.value), shard, dataset)

@@ -9,6 +9,7 @@ import torch
 from sft_helpers import expert_datasets, tiny_config
 
 import gea.envs
+from gea.agents import PolicyConfig
 from gea.agents.prompt import PromptRecord
 from gea.rollouts.dataset import WindowDataset
 from gea.train.distributed import DistributedContext
@@ -33,6 +34,7 @@ def test_rows_are_the_acting_prompt_then_the_target_action(trainer: SFTTrainer) 
     assert {window["embodiment"] for window in windows} == set(trainer.embodiments)
     assert any(not window["mask"].all() for window in windows)  # some windows start at an episode's first steps
     batch = trainer.collator(windows)
+    full_ids, full_image_mask, full_attention, full_labels = batch.joined()
     codec, prompts = trainer.policy.codec, trainer.policy.prompts
     for row, window in enumerate(windows):
         spec = gea.envs.spec(window["embodiment"])
@@ -42,12 +44,12 @@ def test_rows_are_the_acting_prompt_then_the_target_action(trainer: SFTTrainer) 
             spec.id, 0, prompts.header_ids(spec, window["instruction"]), window["images"][window["mask"]], encoded[:-1]
         )
         acting = prompts.batch([record], torch.device("cpu"))
-        length = int(batch.attention_mask[row].sum())
-        ids = batch.ids[row, -length:]
+        length = int(full_attention[row].sum())
+        ids = full_ids[row, -length:]
         prompt_length = length - len(encoded[-1])
         assert ids[:prompt_length].tolist() == acting.ids[0].tolist()
-        assert batch.image_mask[row, -length:][:prompt_length].tolist() == acting.image_mask[0].tolist()
-        labels = batch.labels[row]
+        assert full_image_mask[row, -length:][:prompt_length].tolist() == acting.image_mask[0].tolist()
+        labels = full_labels[row]
         assert labels[labels != IGNORE].tolist() == encoded[-1]
         assert (labels[-len(encoded[-1]) :] == ids[prompt_length:]).all()
     assert batch.image_valid.sum(1).tolist() == [int(window["mask"].sum()) for window in windows]
@@ -61,21 +63,47 @@ def test_rows_are_the_acting_prompt_then_the_target_action(trainer: SFTTrainer) 
 
 def test_loss_is_cross_entropy_on_the_action_tokens_only(trainer: SFTTrainer) -> None:
     batch = trainer.collator(_windows(trainer, 6))
+    ids, image_mask, attention_mask, labels = batch.joined()
     with torch.no_grad():
         output = sft_forward(trainer.model, batch)
         backbone = trainer.policy.backbone
-        embeds = backbone.embed(batch.ids)
+        embeds = backbone.embed(ids)
         features = backbone.image_features(batch.images[batch.image_valid]).reshape(-1, embeds.shape[-1])
-        embeds = embeds.masked_scatter(batch.image_mask.unsqueeze(-1), features)
-        positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
-        hidden, _ = backbone.decode_hidden(embeds, batch.attention_mask, positions)
+        embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), features)
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        hidden, _ = backbone.decode_hidden(embeds, attention_mask, positions)
         logits = backbone.logits(hidden)  # every position, as a plain causal LM would score them
     expected = torch.nn.functional.cross_entropy(
         logits[:, :-1].reshape(-1, logits.shape[-1]),
-        batch.labels[:, 1:].reshape(-1),
+        labels[:, 1:].reshape(-1),
         ignore_index=IGNORE,
         reduction="sum",
     )
     torch.testing.assert_close(output.loss_sum, expected, rtol=1e-4, atol=1e-4)
     assert output.correct.shape == (batch.num_action_tokens,)
-    assert 0 < batch.num_action_tokens < int(batch.attention_mask.sum()) // 10
+    assert 0 < batch.num_action_tokens < int(attention_mask.sum()) // 10
+
+
+@pytest.mark.parametrize("vision", ["efficientnet_lite0", "siglip"])
+def test_shared_headers_give_the_same_loss_and_gradients(
+    tmp_path_factory: pytest.TempPathFactory, trainer: SFTTrainer, vision: str
+) -> None:
+    """The fast path (each distinct header once, cached frozen features) computes the plain path's loss."""
+    paths = expert_datasets(tmp_path_factory)
+    config = tiny_config(paths, tmp_path_factory.mktemp("shared"), policy=PolicyConfig(vision=vision, context=3))
+    shared = SFTTrainer(config, DistributedContext())
+    batch = shared.collator(_windows(trainer, 12))
+    assert len(batch.header_ids) < len(batch.embodiments)  # some rows share a header
+    parameters = [parameter for parameter in shared.model.parameters() if parameter.requires_grad]
+    results = []
+    for fast in (True, False):
+        shared.model.shared_prefix = fast
+        output = sft_forward(shared.model, batch)
+        results.append((output, torch.autograd.grad(output.loss_sum, parameters, allow_unused=True)))
+    (fast, fast_grads), (plain, plain_grads) = results
+    torch.testing.assert_close(fast.loss_sum, plain.loss_sum, rtol=1e-5, atol=1e-5)
+    assert torch.equal(fast.correct, plain.correct) and torch.equal(fast.token_rows, plain.token_rows)
+    for fast_grad, plain_grad in zip(fast_grads, plain_grads, strict=True):
+        assert (fast_grad is None) == (plain_grad is None)
+        if fast_grad is not None:
+            torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-3, atol=1e-5)

@@ -55,13 +55,34 @@ def has_expert(env_id: str) -> bool:
     return any(fnmatch.fnmatchcase(env_id, pattern) for pattern in _EXPERTS)
 
 
+def registered_experts() -> dict[str, str]:
+    """Every registered env-id pattern with the module of the factory that serves it, in registration order."""
+    _load_builtin_experts()
+    return {pattern: str(getattr(getattr(f, "func", f), "__module__", "")) for pattern, f in _EXPERTS.items()}
+
+
+def missing_expert_reason(env_id: str) -> str:
+    """Why ``env_id`` has no expert and how to get one (an RL expert for discrete actions, else a registration)."""
+    from gea.envs import spec
+
+    family = env_id.split(":", 1)[0]
+    same = [pattern for pattern in registered_experts() if pattern.split(":", 1)[0] == family]
+    verb = "has" if len(same) == 1 else "have"
+    known = f"of the {family} tasks only {', '.join(same)} {verb} one" if same else f"no {family} task has one"
+    if spec(env_id).action.kind == "discrete":
+        fix = f"train one with `gea expert train {env_id}`"
+    else:
+        fix = "register one with @gea.agents.experts.register_expert"
+    return f"no expert for {env_id} ({known}; see `gea expert list`); {fix}"
+
+
 def make_expert(env_id: str) -> Expert:
     """Create the expert that serves ``env_id``."""
     _load_builtin_experts()
     for pattern, factory in _EXPERTS.items():
         if fnmatch.fnmatchcase(env_id, pattern):
             return factory(env_id)
-    raise UnknownEnvError(f"no expert is registered for {env_id!r}; registered patterns: {sorted(_EXPERTS)}")
+    raise UnknownEnvError(missing_expert_reason(env_id))
 
 
-__all__ = ["Expert", "has_expert", "make_expert", "register_expert"]
+__all__ = ["Expert", "has_expert", "make_expert", "missing_expert_reason", "register_expert", "registered_experts"]

@@ -2,6 +2,7 @@
 
 from gea.agents.experts import (  # noqa: F401
     babyai_bot,
+    maniskill_planner,
     metaworld_scripted,
     miniwob_solver,
     miniworld_oracle,

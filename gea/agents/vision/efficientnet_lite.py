@@ -44,8 +44,25 @@ LITE0_STAGES: tuple[Stage, ...] = (
     Stage(expand=6, kernel=5, stride=2, channels_in=112, channels_out=192, repeats=4),
     Stage(expand=6, kernel=3, stride=1, channels_in=192, channels_out=320, repeats=1),
 )
-FEATURE_CHANNELS = LITE0_STAGES[-1].channels_out
-FEATURE_STRIDE = 32
+FEATURE_STRIDES = (8, 16, 32)
+BLOCK_COUNT = sum(stage.repeats for stage in LITE0_STAGES)
+
+
+def stages_for_stride(stride: int) -> tuple[Stage, ...]:
+    """The stages up to the last one whose output has ``stride`` (8: 40 channels, 16: 112, 32: 320)."""
+    if stride not in FEATURE_STRIDES:
+        raise ValueError(f"EfficientNet-Lite0 feature stride must be one of {FEATURE_STRIDES}, got {stride}")
+    total, last = 2, 0  # the stem halves the input
+    for index, stage in enumerate(LITE0_STAGES):
+        total *= stage.stride
+        if total == stride:
+            last = index
+    return LITE0_STAGES[: last + 1]
+
+
+def feature_channels(stride: int) -> int:
+    """Channels of the feature map at ``stride``."""
+    return stages_for_stride(stride)[-1].channels_out
 
 
 class ConvNormAct(nn.Module):
@@ -56,13 +73,16 @@ class ConvNormAct(nn.Module):
     ) -> None:
         super().__init__()
         self.kernel, self.stride = kernel, stride
-        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding=0, groups=groups, bias=False)
+        symmetric = kernel // 2 if stride == 1 else 0  # "same" at stride 1 (odd kernels) pads evenly: let conv do it
+        self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding=symmetric, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(channels_out, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block to a (N, C, H, W) map."""
-        return self.act(self.bn(self.conv(F.pad(x, same_padding(x.shape[-2:], self.kernel, self.stride)))))
+        if self.stride != 1:
+            x = F.pad(x, same_padding(x.shape[-2:], self.kernel, self.stride))
+        return self.act(self.bn(self.conv(x)))
 
 
 def same_padding(size: torch.Size | tuple[int, int], kernel: int, stride: int) -> tuple[int, int, int, int]:
@@ -94,24 +114,27 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0: ``features`` gives the last stage's (N, 320, H/32, W/32) map; with ``classifier=True``
-    ``forward`` gives ImageNet logits (head conv, global average pool, linear)."""
+    """EfficientNet-Lite0: ``features`` gives the (N, C, H/stride, W/stride) map of the last stage at
+    ``feature_stride`` (only the stages up to it are built); with ``classifier=True`` (all stages) ``forward`` gives
+    ImageNet logits (head conv, global average pool, linear)."""
 
-    def __init__(self, classifier: bool = False) -> None:
+    def __init__(self, classifier: bool = False, feature_stride: int = 32) -> None:
         super().__init__()
+        if classifier and feature_stride != 32:
+            raise ValueError("the classifier needs every stage (feature_stride=32)")
         self.stem = ConvNormAct(3, STEM_CHANNELS, 3, stride=2)
         blocks = []
-        for stage in LITE0_STAGES:
+        for stage in stages_for_stride(feature_stride):
             for index in range(stage.repeats):
                 channels_in = stage.channels_in if index == 0 else stage.channels_out
                 stride = stage.stride if index == 0 else 1
                 blocks.append(MBConv(channels_in, stage.channels_out, stage.expand, stage.kernel, stride))
         self.blocks = nn.Sequential(*blocks)
-        self.head = ConvNormAct(FEATURE_CHANNELS, HEAD_CHANNELS, 1) if classifier else None
+        self.head = ConvNormAct(feature_channels(32), HEAD_CHANNELS, 1) if classifier else None
         self.classifier = nn.Linear(HEAD_CHANNELS, IMAGENET_CLASSES) if classifier else None
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) normalized pixels -> (N, 320, ceil(H/32), ceil(W/32)) feature map."""
+        """(N, 3, H, W) normalized pixels -> (N, C, ceil(H/stride), ceil(W/stride)) feature map."""
         return self.blocks(self.stem(pixels))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -15,30 +15,34 @@ import torch
 from torch import nn
 from transformers import LlavaOnevisionForConditionalGeneration, SiglipVisionConfig
 
-from gea.agents.vision.efficientnet_lite import FEATURE_CHANNELS, EfficientNetLite0
+from gea.agents.vision.efficientnet_lite import EfficientNetLite0, feature_channels
 from gea.errors import ConfigError
 
 VISION_CHOICES = ("auto", "siglip", "efficientnet_lite0")
 TOWER_ATTRIBUTE = "gea_vision_tower"
 RESOLUTION_ATTRIBUTE = "gea_vision_resolution"
+STRIDE_ATTRIBUTE = "gea_vision_stride"
 
 
 class EfficientNetTower(nn.Module):
-    """EfficientNet-Lite0's last-stage feature map as a token sequence: (N, 3, R, R) -> (N, (R/32)^2, 320).
+    """An EfficientNet-Lite0 feature map as a token sequence: (N, 3, R, R) -> (N, (R/stride)^2, C), taken after the
+    last stage at ``stride`` (16: stage 5, 112 channels; 32: stage 7, 320 channels; 8: stage 3, 40 channels).
 
     Batch norms always use the ImageNet running statistics (also while training: policy batches are small and
     far from ImageNet), so a frozen and a fine-tuned tower see the same normalization.
     """
 
     name = "efficientnet_lite0"
-    hidden_size = FEATURE_CHANNELS
 
-    def __init__(self) -> None:
+    def __init__(self, stride: int = 16) -> None:
         super().__init__()
-        self.net = EfficientNetLite0(classifier=False)
+        self.stride = stride
+        self.hidden_size = feature_channels(stride)
+        self.net = EfficientNetLite0(classifier=False, feature_stride=stride)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Normalized pixels (scaled to [-1, 1]) -> feature tokens in row-major grid order."""
+        pixels = pixels.contiguous(memory_format=torch.channels_last)  # faster depthwise/1x1 convolutions on CPU
         return self.net.features(pixels).flatten(2).transpose(1, 2)
 
     def train(self, mode: bool = True) -> EfficientNetTower:
@@ -54,10 +58,10 @@ class EfficientNetTower(nn.Module):
         return self
 
 
-def placeholder_vision_config() -> dict[str, Any]:
+def placeholder_vision_config(stride: int) -> dict[str, Any]:
     """The smallest SigLIP config with EfficientNet's width: it sizes the projector; the tower itself is replaced."""
     return SiglipVisionConfig(
-        hidden_size=FEATURE_CHANNELS,
+        hidden_size=feature_channels(stride),
         intermediate_size=1,
         num_hidden_layers=0,
         num_attention_heads=1,
@@ -73,7 +77,7 @@ class TinyLlavaOnevisionEfficientNet(LlavaOnevisionForConditionalGeneration):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.model.vision_tower = EfficientNetTower()
+        self.model.vision_tower = EfficientNetTower(getattr(config, STRIDE_ATTRIBUTE, 32))
 
 
 def model_class_for(config: Any) -> type[nn.Module] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gea.agents.vision.efficientnet_lite import EfficientNetLite0, checkpoint_key
+from gea.agents.vision.efficientnet_lite import BLOCK_COUNT, EfficientNetLite0, checkpoint_key
 from gea.errors import ConfigError
 
 
@@ -90,14 +90,16 @@ def verified_state_dict(path: Path, expected_sha256: str) -> dict[str, torch.Ten
 
 def load_efficientnet_lite0(net: EfficientNetLite0, weights: WheelWeights = EFFICIENTNET_LITE0) -> EfficientNetLite0:
     """Fill ``net`` with the ImageNet weights; every tensor of ``net`` must be in the file with its shape, and the
-    file may hold nothing else but the head/classifier that a features-only ``net`` leaves out."""
+    file may hold nothing else but the later blocks and the head/classifier that a features-only ``net`` leaves out."""
     state = verified_state_dict(weight_path(weights), weights.sha256)
-    load_translated(net, state, optional_prefixes=("_conv_head.", "_bn1.", "_fc."))
+    later_blocks = tuple(f"_blocks.{index}." for index in range(len(net.blocks), BLOCK_COUNT))
+    load_translated(net, state, optional_prefixes=("_conv_head.", "_bn1.", "_fc.", *later_blocks))
     return net
 
 
 def load_translated(net: nn.Module, state: dict[str, torch.Tensor], optional_prefixes: tuple[str, ...]) -> None:
-    """Load ``state`` (published key layout) into ``net`` through ``checkpoint_key``, strictly."""
+    """Load ``state`` (published key layout) into ``net`` through ``checkpoint_key``, strictly but for keys starting
+    with ``optional_prefixes``, which ``net`` may leave out."""
     own = net.state_dict()
     translated, problems = {}, []
     for name, tensor in own.items():

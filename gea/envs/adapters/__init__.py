@@ -25,6 +25,7 @@ _ADAPTER_MODULES = (
     "miniwob_tasks",
     "miniworld_tasks",
     "habitat_tasks",
+    "maniskill_tasks",
 )
 
 for _name in _ADAPTER_MODULES:

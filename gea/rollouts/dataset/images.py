@@ -84,7 +84,9 @@ def _raw_frames(array: pa.Array) -> np.ndarray | None:
     rows = np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]].reshape(len(array), row)
     if not np.array_equal(rows[:, :header], np.broadcast_to(rows[0, :header], (len(array), header))):
         return None
-    return _checked_raw(rows[:, header:].reshape(len(array), *shape))
+    frames = rows[:, header:].reshape(len(array), *shape)
+    frames.flags.writeable = False  # a view of the column's memory: never written through
+    return _checked_raw(frames)
 
 
 def _checked_raw(frames: np.ndarray) -> np.ndarray:

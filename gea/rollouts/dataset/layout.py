@@ -7,8 +7,11 @@ DATASET/
   meta/info.json         format version, image format, totals, one entry per embodiment (action space, image size)
   meta/features.json     every column's type and meaning
   meta/episodes.parquet  one row per episode: shard, row group, row range, length, return, success (commit point)
-  meta/checksums.json    sha256, row count and size of every shard
+  meta/checksums.json    sha256, row count, size and modification time of every shard
   meta/stats.json        per-embodiment action statistics (for normalization)
+  meta/verified.json     shards hashed again after they were copied or touched (a cache; see integrity)
+  meta/dropped.json      episodes `gea dataset repair` removed with damaged shards (recollected on resume)
+  quarantine/            damaged shards and unreadable metadata files set aside by `gea dataset repair`
 ```
 """
 

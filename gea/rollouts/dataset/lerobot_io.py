@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from gea.errors import ConfigError, MissingDependencyError
 from gea.files import atomic_write_json
 from gea.rollouts.dataset.episode import Episode
-from gea.rollouts.dataset.images import decode_image, encode_image
+from gea.rollouts.dataset.images import RAW_MAGIC, decode_image, encode_image
 from gea.rollouts.dataset.layout import action_document, action_from_document
 from gea.rollouts.dataset.meta import DatasetError, DatasetMeta
 from gea.rollouts.dataset.scan import iter_episodes
@@ -68,7 +68,7 @@ INDEX_FEATURES: dict[str, dict[str, Any]] = {
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
 OUTCOME_FEATURES = ("next.reward", "next.done", "next.terminated", "next.truncated", "next.success")
-IMAGE_MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
+IMAGE_MAGIC = {"png": b"\x89PNG", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF", "raw": RAW_MAGIC}
 
 
 # ------------------------------------------------------------------------------------------------ export
@@ -286,7 +286,8 @@ def _export_episode(state: _Export, number: int, table: pa.Table, action: Any, e
     instructions = rows["instruction"]
     task_index = [state.tasks.setdefault(text, len(state.tasks)) for text in instructions]
     columns: dict[str, Any] = {}
-    images = rows["image"]
+    # Raw (.npy) frames are this format's own; LeRobot and HF datasets read PNG, which keeps them lossless.
+    images = [encode_image(decode_image(data), "png") if _is_raw(data) else data for data in rows["image"]]
     in_parquet = IMAGE_KEY in state.features and state.video_codec is None
     estimate = 64 * length + (sum(len(data) for data in images) if in_parquet else 0)
     if state.data_writer is not None and state.data_files.written + estimate > state.data_files.limit_bytes:
@@ -686,6 +687,10 @@ def _to_episode(
         columns["terminated"], columns["truncated"] = [False] * length, last
     columns["success"] = [bool(v) for v in rows.get("next.success", [False] * length)]
     return episode
+
+
+def _is_raw(data: bytes | None) -> bool:
+    return data is not None and data.startswith(RAW_MAGIC)
 
 
 def _image_bytes(value: Any, image_format: str) -> bytes | None:

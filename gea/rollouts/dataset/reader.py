@@ -3,7 +3,8 @@
 Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
 group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
 at a time, decodes their images once, and yields that block's windows in a seeded random order (a
-bounded shuffle). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
+bounded shuffle); while a block's windows are yielded, a background thread reads and decodes the next block (at
+most two blocks in memory). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,33 +77,49 @@ class _Stream:
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
         self._epoch_units: tuple[int, np.ndarray, bool] | None = None
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._ahead: tuple[tuple[int, int], Future[tuple[Block, np.ndarray] | None]] | None = None
 
     def _my_units(self, epoch: int) -> tuple[np.ndarray, bool]:
         """This shard's unit numbers for ``epoch``, and whether windows (not units) are split across shards."""
-        if self._epoch_units is None or self._epoch_units[0] != epoch:
+        cached = self._epoch_units  # one read: the prefetch thread may replace it meanwhile
+        if cached is None or cached[0] != epoch:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
-            if len(order) >= self.world:
-                self._epoch_units = (epoch, order[self.rank :: self.world], False)
-            else:  # fewer row groups than shards: every shard reads all, keeps every world-th window
-                self._epoch_units = (epoch, order, True)
-        return self._epoch_units[1], self._epoch_units[2]
+            # With fewer row groups than shards, every shard reads all and keeps every world-th window.
+            split = len(order) < self.world
+            cached = (epoch, order if split else order[self.rank :: self.world], split)
+            self._epoch_units = cached
+        return cached[1], cached[2]
 
-    def _load(self, epoch: int, block: int) -> bool:
-        """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
+    def _read(self, epoch: int, block: int) -> tuple[Block, np.ndarray] | None:
+        """Block ``block`` of ``epoch`` (images decoded) and this shard's window order in it; None if the epoch has
+        no such block. Reads nothing but its arguments and fixed settings, so it can run on the prefetch thread."""
         units, split_windows = self._my_units(epoch)
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
         if not len(chosen):
-            return False
+            return None
         tables = []
         for unit in chosen:
             path = self.units.path(unit)
             shard = open_shard(path, self.units.root)
             table = read_row_group(shard, path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
-        self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
-        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
-        self._order = rows[rows % self.world == self.rank] if split_windows else rows
-        self._loaded = (epoch, block)
+        loaded = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
+        rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(loaded))
+        return loaded, rows[rows % self.world == self.rank] if split_windows else rows
+
+    def _load(self, epoch: int, block: int) -> bool:
+        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block) and start reading the
+        next one on a background thread: Parquet decoding and image decoding release the GIL, so the next block
+        is read while this one's windows are cut."""
+        ahead, self._ahead = self._ahead, None
+        result = ahead[1].result() if ahead is not None and ahead[0] == (epoch, block) else self._read(epoch, block)
+        if result is None:
+            return False
+        (self._block, self._order), self._loaded = result, (epoch, block)
+        if self._prefetcher is None:
+            self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gea-window-reader")
+        self._ahead = ((epoch, block + 1), self._prefetcher.submit(self._read, epoch, block + 1))
         return True
 
     def next(self, context: int) -> dict[str, Any] | None:

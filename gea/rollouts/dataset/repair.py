@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +35,7 @@ from gea.rollouts.dataset.writer import DatasetWriter, shard_episode_rows
 
 QUARANTINE_DIR = "quarantine"
 DROPPED_FILE = "dropped.json"
+DROPPED_COLUMNS = ["embodiment", "attempt", "episode_index", "seed"]  # what dropped.json keeps of each episode
 
 
 @dataclass
@@ -57,18 +59,39 @@ def _quarantine(root: Path, path: Path, reason: str, report: RepairReport) -> No
     report.quarantined[str(path)] = f"{reason} (moved to {target})"
 
 
-def _fully_readable(path: Path, root: Path) -> str | None:
-    """None if every page of the shard decodes and passes its checksum, else why not."""
+def _why(problem: str) -> str:
+    """A problem line without the file name it starts with."""
+    return problem.split(": ", 1)[1]
+
+
+def _unlisted_shard_problem(path: Path, name: str, root: Path) -> str | None:
+    """None if a shard without trusted metadata decodes fully (every page passes its checksum) and lists its
+    episodes in its footer, else why not."""
     try:
         parquet = open_shard(path, root)
         for group in range(parquet.num_row_groups):
             read_row_group(parquet, path, root, group)
+        shard_episode_rows(path, name, root)
     except DamagedDatasetError as error:
-        return error.problems[0].split(": ", 1)[1]
+        return _why(error.problems[0])
     return None
 
 
-def _readable_metadata(root: Path, report: RepairReport) -> tuple[pa.Table, dict[str, dict[str, object]]]:
+def _listed_shard_problem(root: Path, shard: str, mine: pa.Table, entry: dict[str, Any] | None) -> str | None:
+    """None if a shard listed in the metadata matches it in full (size, footer, rows, sha256), else why not."""
+    path = root / shard
+    if entry is None:
+        return "no entry in meta/checksums.json"
+    groups: Counter[int] = Counter()
+    for group, length in zip(mine["row_group"].to_pylist(), mine["length"].to_pylist()):
+        groups[int(group)] += int(length)
+    problems = footer_problems(path, entry, sum(groups.values()), dict(groups))
+    if problems:
+        return _why(problems[0])
+    return None if sha256_file(path) == entry["sha256"] else "sha256 differs from meta/checksums.json"
+
+
+def _readable_metadata(root: Path, report: RepairReport) -> tuple[pa.Table, dict[str, dict[str, Any]]]:
     """The episodes table and checksums; if either is unreadable, both are set aside to be rebuilt."""
     try:
         return read_episodes(root), read_checksums(root)
@@ -92,39 +115,21 @@ def repair(root: str | Path) -> RepairReport:
     episodes, checksums = _readable_metadata(root, report)
     trusted: set[str] = set()
     for shard in sorted(set(episodes["shard"].to_pylist())):
-        path, entry = root / shard, checksums.get(shard)
         mine = episodes.filter(pc.equal(episodes["shard"], shard))
-        groups: Counter[int] = Counter()
-        for group, length in zip(mine["row_group"].to_pylist(), mine["length"].to_pylist()):
-            groups[int(group)] += int(length)
-        if entry is None:
-            problems = [f"{path}: no entry in meta/checksums.json"]
-        else:
-            problems = footer_problems(path, entry, sum(groups.values()), dict(groups))
-            if not problems and sha256_file(path) != entry["sha256"]:
-                problems = [f"{path}: sha256 differs from meta/checksums.json"]
-        if not problems:
+        why = _listed_shard_problem(root, shard, mine, checksums.get(shard))
+        if why is None:
             trusted.add(shard)
             continue
-        for row in mine.select(["embodiment", "attempt", "episode_index", "seed"]).to_pylist():
-            report.dropped.append({**row, "shard": shard})
-        if path.exists():
-            _quarantine(root, path, problems[0].split(": ", 1)[1], report)
+        report.dropped += [{**row, "shard": shard} for row in mine.select(DROPPED_COLUMNS).to_pylist()]
+        if (root / shard).exists():
+            _quarantine(root, root / shard, why, report)
     folder = data_dir(root)
     for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
         name = f"{folder.name}/{path.name}"
-        if name in trusted:
-            continue
-        why = _fully_readable(path, root)
-        if why is None:
-            try:
-                shard_episode_rows(path, name, root)
-            except DamagedDatasetError as error:
-                why = error.problems[0].split(": ", 1)[1]
+        why = None if name in trusted else _unlisted_shard_problem(path, name, root)
         if why is not None:
             _quarantine(root, path, why, report)
-    kept = episodes.filter(pc.is_in(episodes["shard"], pa.array(sorted(trusted), pa.string())))
-    write_episodes(root, kept)
+    write_episodes(root, episodes.filter(pc.is_in(episodes["shard"], pa.array(sorted(trusted), pa.string()))))
     atomic_write_json(meta_path(root, "checksums.json"), {shard: checksums[shard] for shard in sorted(trusted)})
     meta_path(root, VERIFIED_FILE).unlink(missing_ok=True)
     if report.dropped:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gea.rollouts.dataset.images import decode_image
 from gea.rollouts.dataset.images import decode_images as decode_image_column
 
 WINDOW_COLUMNS: tuple[str, ...] = (
@@ -89,7 +90,21 @@ class Block:
 
 def _pad(values: np.ndarray, pad: int, fill: float) -> np.ndarray:
     """A new array: ``pad`` entries of ``fill`` along the first axis, then ``values`` (a view into the block)."""
+    if pad == 0:
+        return values.copy()
     padded = np.empty((pad + len(values), *values.shape[1:]), dtype=values.dtype)
     padded[:pad] = fill
     padded[pad:] = values
     return padded
+
+
+def decode_window(sample: dict[str, Any]) -> dict[str, Any]:
+    """A window read with ``decode_images=False``, its images decoded: the same sample ``decode_images=True``
+    gives (padding before the episode start as black frames). For readers that use few of a block's windows."""
+    encoded = sample["images"]
+    if encoded is None:
+        return sample
+    frames = [decode_image(data) for data in encoded if data is not None]
+    images = np.zeros((len(encoded), *frames[0].shape), np.uint8)
+    images[len(encoded) - len(frames) :] = np.stack(frames)
+    return {**sample, "images": images}

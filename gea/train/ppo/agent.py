@@ -68,11 +68,15 @@ class PPOAgent(Protocol):
     def after_update(self) -> None:
         """Called after every optimizer step (drop caches computed with the old weights)."""
 
-    def reference_log_prob(self, inputs: Any) -> torch.Tensor:
-        """Log-prob of the stored actions under the policy as it was when training started (for KL logging)."""
+    def reference_log_prob(self, inputs: Any) -> torch.Tensor | None:
+        """Log-prob of the stored actions under the policy as it was when training started (for KL logging); None
+        when the policy still is that policy (the KL is then exactly 0)."""
 
     def sft_loss(self, samples: Sequence[dict[str, Any]]) -> torch.Tensor:
         """Mean negative log-likelihood of expert actions in episode-dataset windows (the joint SFT term)."""
+
+    def evaluate_with_sft(self, inputs: Any, samples: Sequence[dict[str, Any]]) -> tuple[EvalResult, torch.Tensor]:
+        """``evaluate(inputs)`` and ``sft_loss(samples)`` together (one model call where the policy can)."""
 
     def export(self, directory: Path) -> None:
         """Write the trained policy in its usual checkpoint format."""
@@ -191,6 +195,12 @@ class SmallNetAgent:
         actions = torch.as_tensor(np.stack([np.asarray(sample["target_action"]) for sample in samples]))
         head, _ = self.net(obs)
         return -self.net.log_prob_entropy(head, actions.to(self.device))[0].mean()
+
+    def evaluate_with_sft(
+        self, inputs: dict[str, torch.Tensor], samples: Sequence[dict[str, Any]]
+    ) -> tuple[EvalResult, torch.Tensor]:
+        """``evaluate(inputs)`` and ``sft_loss(samples)``."""
+        return self.evaluate(inputs), self.sft_loss(samples)
 
     def export(self, directory: Path) -> None:
         """``model.safetensors`` + ``small_net.json`` (the net's config); ``SmallNetAgent.load`` reads them."""

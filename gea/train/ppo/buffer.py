@@ -25,16 +25,20 @@ def compute_gae(
     nothing is bootstrapped across it); truncated episodes must already carry ``gamma * V(final_obs)``
     in their last reward. Returns (advantages, returns = advantages + values).
     """
-    steps = rewards.shape[0]
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(last_value)
-    for t in reversed(range(steps)):
-        next_value = last_value if t == steps - 1 else values[t + 1]
-        not_done = 1.0 - dones[t]
-        delta = rewards[t] + gamma * next_value * not_done - values[t]
-        running = delta + gamma * gae_lambda * not_done * running
+    # The recursion runs over time on the host in NumPy (one tiny vector op per step costs a fraction of torch's
+    # dispatch); every term is computed in float32 in the same order as the textbook loop.
+    reward, value, done, last = (tensor.detach().cpu().numpy() for tensor in (rewards, values, dones, last_value))
+    not_done = 1.0 - done
+    next_value = np.concatenate([value[1:], last[None]])
+    deltas = reward + gamma * next_value * not_done - value
+    decays = gamma * gae_lambda * not_done
+    advantages = np.zeros_like(reward)
+    running = np.zeros_like(last)
+    for t in reversed(range(len(reward))):
+        running = deltas[t] + decays[t] * running
         advantages[t] = running
-    return advantages, advantages + values
+    advantage = torch.from_numpy(advantages).to(rewards.device)
+    return advantage, advantage + values
 
 
 class InputStore:
@@ -97,6 +101,8 @@ class RolloutBuffer:
         self.episode_ids = np.zeros((steps, num_envs), dtype=np.int64)
         self.inputs = InputStore(steps, num_envs)
         self.advantages, self.returns = zeros(), zeros()
+        # On the CPU, outcomes are written through NumPy views of the same memory (no tensor per step).
+        self._host_views = (self.rewards.numpy(), self.dones.numpy()) if self.rewards.device.type == "cpu" else None
 
     def add(
         self,
@@ -116,8 +122,11 @@ class RolloutBuffer:
 
     def add_outcome(self, step: int, rewards: np.ndarray, dones: np.ndarray, successes: np.ndarray) -> None:
         """Store the env's answer to the actions of ``step``."""
-        self.rewards[step] = torch.from_numpy(rewards).to(self.device, torch.float32)
-        self.dones[step] = torch.from_numpy(dones).to(self.device, torch.float32)
+        if self._host_views is not None:
+            self._host_views[0][step], self._host_views[1][step] = rewards, dones
+        else:
+            self.rewards[step] = torch.from_numpy(rewards).to(self.device, torch.float32)
+            self.dones[step] = torch.from_numpy(dones).to(self.device, torch.float32)
         self.successes[step] = successes
 
     def finish(self, last_value: torch.Tensor, gamma: float, gae_lambda: float, filled: int | None = None) -> None:
@@ -150,7 +159,9 @@ class EpisodeEnd:
 
 def episode_ends(terminated: np.ndarray, truncated: np.ndarray, infos: Any) -> list[EpisodeEnd]:
     """The envs whose episode ended this step, from either vector env's info format (``SAME_STEP`` autoreset)."""
-    ends = []
+    ends: list[EpisodeEnd] = []
+    if not (terminated.any() or truncated.any()):
+        return ends
     for index in np.flatnonzero(terminated | truncated):
         if isinstance(infos, list):  # MultiTaskVecEnv: one dict per env
             info = infos[index]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from gea.agents.config import MLLMPolicyConfig, SmallPolicyConfig
-from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
 from gea.schema import check_values, option
 
@@ -57,7 +56,12 @@ class PPOConfig:
     rank_envs: dict[str, list[str]] = option(
         factory=dict, help="other envs for some ranks, e.g. +rank_envs.1=[procgen:starpilot]"
     )
-    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    image_size: int | None = option(
+        None,
+        "observation images are image_size x image_size pixels (null: what a loaded GEA policy was trained with, "
+        "else 64)",
+        minimum=1,
+    )
     env_kwargs: dict[str, Any] = option(factory=dict, help="options for every env, e.g. +env_kwargs.view=agent")
     imports: list[str] = option(factory=list, help="modules that register envs (imported in every worker too)")
     num_envs: int = option(8, "envs per rank", minimum=1)

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from gea.agents.config import MLLMPolicyConfig
+from gea.agents.header_cache import HeaderCache
 from gea.agents.policy import GEAPolicy
+from gea.agents.prompt import PromptRecord
 from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
 from gea.train.ppo.agent import ActResult, EvalResult
@@ -35,6 +37,11 @@ def _lora_layers(module: nn.Module) -> list[Any]:
     from peft.tuners.lora import LoraLayer
 
     return [layer for layer in module.modules() if isinstance(layer, LoraLayer)]
+
+
+def _adapter_up_weights(layer: Any) -> list[torch.Tensor]:
+    """The zero-initialised half of a LoRA layer's adapters (B, or the embedding B)."""
+    return [module.weight for module in layer.lora_B.values()] + list(layer.lora_embedding_B.values())
 
 
 class MLLMAgent:
@@ -52,6 +59,8 @@ class MLLMAgent:
         self._tokens = {spec.id: max(1, policy.codec.max_tokens([spec])) for spec in specs}
         self._lora = _lora_layers(policy)
         self._reference = None if self._lora or not keep_reference else copy.deepcopy(policy).requires_grad_(False)
+        self._reference_headers = HeaderCache()  # the start policy's header states: valid for the whole run
+        self._stepped = False
         self._pending: ActResult | None = None
         self._last_values = torch.zeros(len(self.env_ids))
 
@@ -79,8 +88,25 @@ class MLLMAgent:
         """Summed log-prob, entropy per action token, PopArt-normalized value of stored prompts and actions."""
         records = [record for record, _ in inputs]
         out = self.policy.evaluate(records, [ids for _, ids in inputs])
-        tokens = torch.tensor([self._tokens.get(record.env_id, 1) for record in records], device=out.entropy.device)
-        return EvalResult(out.log_prob.float(), out.entropy.float() / tokens, out.normalized_value.float())
+        return self._eval_result(records, out.log_prob, out.entropy, out.normalized_value)
+
+    def evaluate_with_sft(
+        self, inputs: Sequence[tuple[Any, list[int]]], samples: Sequence[dict[str, Any]]
+    ) -> tuple[EvalResult, torch.Tensor]:
+        """``evaluate(inputs)`` and ``sft_loss(samples)`` from one model call: the windows' rows join the
+        minibatch's, so headers the two share (the same env's text) run once."""
+        records = [record for record, _ in inputs]
+        sft_records, sft_ids = self._sft_prompts(samples)
+        out = self.policy.evaluate(records + sft_records, [ids for _, ids in inputs] + sft_ids)
+        count = len(records)
+        evaluated = self._eval_result(records, out.log_prob[:count], out.entropy[:count], out.normalized_value[:count])
+        return evaluated, -out.log_prob[count:].float().mean()
+
+    def _eval_result(
+        self, records: Sequence[Any], log_prob: torch.Tensor, entropy: torch.Tensor, value: torch.Tensor
+    ) -> EvalResult:
+        tokens = torch.tensor([self._tokens.get(record.env_id, 1) for record in records], device=entropy.device)
+        return EvalResult(log_prob.float(), entropy.float() / tokens, value.float())
 
     def value_of(self, observations: Sequence[dict[str, Any]], indices: Sequence[int]) -> torch.Tensor:
         """All envs: act ahead on the next observations; a subset (truncated episodes): their last values."""
@@ -100,13 +126,25 @@ class MLLMAgent:
 
     def after_update(self) -> None:
         """Visual features cached in the history were computed with the old weights."""
+        self._stepped = True
         self.policy.invalidate_cache()
 
-    def reference_log_prob(self, inputs: Sequence[tuple[Any, list[int]]]) -> torch.Tensor:
-        """Log-prob of the stored actions under the start policy."""
+    def reference_log_prob(self, inputs: Sequence[tuple[Any, list[int]]]) -> torch.Tensor | None:
+        """Log-prob of the stored actions under the start policy; None while the policy still is the start policy
+        (LoRA adapters all zero, or no update yet): the KL to it is then exactly 0. The start policy's header states
+        are kept across updates (its weights never change)."""
+        if self._at_start():
+            return None
         with torch.inference_mode(), self._start_policy() as reference:
             records = [record for record, _ in inputs]
-            return reference.evaluate(records, [ids for _, ids in inputs]).log_prob.float()
+            ids = [ids for _, ids in inputs]
+            headers = self._reference_headers if self._reference is not None or self._lora else None
+            return reference.evaluate(records, ids, headers=headers).log_prob.float()
+
+    def _at_start(self) -> bool:
+        if not self._lora:
+            return not self._stepped
+        return all(not bool(weight.any()) for layer in self._lora for weight in _adapter_up_weights(layer))
 
     @contextlib.contextmanager
     def _start_policy(self) -> Iterator[GEAPolicy]:
@@ -123,8 +161,11 @@ class MLLMAgent:
 
     def sft_loss(self, samples: Sequence[dict[str, Any]]) -> torch.Tensor:
         """Negative log-likelihood of the expert's action tokens given each window (the joint SFT term)."""
-        from gea.agents.prompt import PromptRecord
+        records, action_ids = self._sft_prompts(samples)
+        return -self.policy.evaluate(records, action_ids).log_prob.float().mean()
 
+    def _sft_prompts(self, samples: Sequence[dict[str, Any]]) -> tuple[list[PromptRecord], list[list[int]]]:
+        """The prompt of each dataset window and the token ids of its expert action."""
         policy = self.policy
         records, action_ids = [], []
         for sample in samples:
@@ -132,7 +173,7 @@ class MLLMAgent:
             record, target = PromptRecord.from_window(sample, policy.prompts, policy.codec, task)
             records.append(record)
             action_ids.append(target)
-        return -self.policy.evaluate(records, action_ids).log_prob.float().mean()
+        return records, action_ids
 
     def export(self, directory: Path) -> None:
         """``save_pretrained`` (LoRA merged): loadable by ``GEAPolicy.from_pretrained`` and ``gea eval``."""

@@ -8,7 +8,9 @@ from typing import Any
 
 import torch
 
-from gea.agents.config import SmallPolicyConfig
+from gea.agents.config import MLLMPolicyConfig, SmallPolicyConfig
+from gea.agents.trained_with import resolve_env_options, same_option
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
@@ -37,6 +39,26 @@ def make_rank_envs(
     return MultiTaskVecEnv(env_ids, env_kwargs, **options)
 
 
+def rank_env_kwargs(config: PPOConfig, env_ids: Sequence[str]) -> dict[str, Any]:
+    """The env options of this rank: ``image_size`` and ``env_kwargs`` over the observation options a loaded GEA
+    policy (``policy.path``) was trained with and all of this rank's envs share (a different choice is warned
+    about), over the contract's default image size."""
+    requested = {"image_size": config.image_size, **config.env_kwargs}
+    if not isinstance(config.policy, MLLMPolicyConfig) or not config.policy.path:
+        return {"image_size": DEFAULT_IMAGE_SIZE, **{k: v for k, v in requested.items() if v is not None}}
+    from gea.agents.policy import saved_trained_with
+
+    record = saved_trained_with(config.policy.path)
+    options = [record.options(env_id) for env_id in dict.fromkeys(env_ids)]
+    shared = {
+        key: value
+        for key, value in options[0].items()
+        if all(key in other and same_option(key, other[key], value) for other in options)
+    }
+    names = ",".join(dict.fromkeys(env_ids))
+    return {"image_size": DEFAULT_IMAGE_SIZE, **resolve_env_options(shared, requested, names, "gea ppo")}
+
+
 def observation_space_of(envs: VecEnv) -> object:
     """The single-env observation space of either vector env kind."""
     if hasattr(envs, "single_observation_space"):
@@ -44,8 +66,15 @@ def observation_space_of(envs: VecEnv) -> object:
     return envs.observation_spaces[0]  # type: ignore[union-attr]
 
 
-def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
-    """The configured policy behind the ``PPOAgent`` interface."""
+def build_agent(
+    config: PPOConfig,
+    envs: VecEnv,
+    env_ids: list[str],
+    context: DistributedContext,
+    env_kwargs: dict[str, Any] | None = None,
+) -> PPOAgent:
+    """The configured policy behind the ``PPOAgent`` interface; a GEA policy records ``env_kwargs`` (the options
+    of the envs it is trained in) as its observation options for ``env_ids``."""
     policy = config.policy
     if isinstance(policy, SmallPolicyConfig):
         if policy.path:
@@ -61,7 +90,10 @@ def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: Di
         )
     from gea.train.ppo.mllm_agent import MLLMAgent
 
-    return MLLMAgent.build(policy, env_ids, context.device)
+    agent = MLLMAgent.build(policy, env_ids, context.device)
+    trained = {"image_size": DEFAULT_IMAGE_SIZE, **(env_kwargs or {})}  # what the rank's envs were made with
+    agent.policy.trained_with = agent.policy.trained_with.updated({env_id: trained for env_id in env_ids})
+    return agent
 
 
 def run_ppo(config: PPOConfig) -> TrainResult:
@@ -81,16 +113,17 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         )
     if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
         raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
+    env_kwargs = rank_env_kwargs(config, env_ids)
     envs = make_rank_envs(
         env_ids,
         config.seed + 10_007 * context.rank,
         config.asynchronous,
         config.step_timeout,
-        {"image_size": config.image_size, **config.env_kwargs},
+        env_kwargs,
         config.imports,
     )
     try:
-        agent = build_agent(config, envs, env_ids, context)
+        agent = build_agent(config, envs, env_ids, context, env_kwargs)
         return PPOTrainer(config, context, agent, envs).train()
     finally:
         envs.close()

@@ -271,7 +271,11 @@ def ppo_update(
         # Every rank takes the same number of optimizer steps (their all-reduces pair up), also when preempted
         # rollouts left them different numbers of samples; gradients are then averaged per sample.
         for index in torch.tensor_split(order, config.minibatches):
-            evaluated = agent.evaluate(buffer.inputs.gather(index))
+            inputs = buffer.inputs.gather(index)
+            if sft_batches is not None:  # the SFT windows are scored together with the minibatch
+                evaluated, sft = agent.evaluate_with_sft(inputs, next(sft_batches))
+            else:
+                evaluated = agent.evaluate(inputs)
             terms = MinibatchTerms(
                 new_log_prob=evaluated.log_prob,
                 old_log_prob=old_log_probs[index],
@@ -291,7 +295,6 @@ def ppo_update(
             )
             loss = out.loss
             if sft_batches is not None:
-                sft = agent.sft_loss(next(sft_batches))
                 loss = loss + config.sft.weight * sft
                 stats.add(sft_loss=sft.item())
             grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm, samples=len(index))
@@ -411,15 +414,17 @@ class UpdateStats:
 
 
 def kl_to_start(agent: PPOAgent, buffer: RolloutBuffer, chunk: int) -> float:
-    """Mean KL(current || start) on the rollout's states (k3 estimator on the sampled actions), over ranks."""
+    """Mean KL(current || start) on the rollout's states (k3 estimator on the sampled actions), over ranks; exactly
+    0 on a rank whose policy still is the start policy."""
     current = buffer.flat(buffer.log_probs)
-    reference = torch.cat(
-        [
-            agent.reference_log_prob(buffer.inputs.gather(torch.arange(start, min(start + chunk, len(current)))))
-            for start in range(0, len(current), chunk)
-        ]
-    ).to(current.device)
-    log_ratio = reference - current
+    chunks = []
+    for start in range(0, len(current), chunk):
+        rows = torch.arange(start, min(start + chunk, len(current)))
+        reference = agent.reference_log_prob(buffer.inputs.gather(rows))
+        if reference is None:
+            return float(all_reduce_mean(torch.zeros((), dtype=current.dtype, device=current.device)))
+        chunks.append(reference)
+    log_ratio = torch.cat(chunks).to(current.device) - current
     return float(all_reduce_mean(((log_ratio.exp() - 1.0) - log_ratio).mean()))
 
 
@@ -429,15 +434,22 @@ def sft_batches(config: PPOConfig, context: DistributedContext) -> SFTBatches | 
     if not config.sft.dataset or config.sft.weight == 0:
         return None
     from gea.rollouts.dataset import WindowDataset
+    from gea.rollouts.dataset.windows import decode_window
 
+    # A batch uses a few windows of each block the reader loads: only their images are decoded.
     dataset = WindowDataset(
-        config.sft.dataset, context=1, seed=config.seed, rank=context.rank, world_size=context.world_size
+        config.sft.dataset,
+        context=1,
+        seed=config.seed,
+        rank=context.rank,
+        world_size=context.world_size,
+        decode_images=False,
     )
 
     def batches() -> SFTBatches:
         samples = iter(dataset)
         while True:
-            yield [next(samples) for _ in range(config.sft.batch_size)]
+            yield [decode_window(next(samples)) for _ in range(config.sft.batch_size)]
 
     return batches()
 

@@ -4,6 +4,10 @@ Each window becomes exactly the prompt the policy sees when acting (``gea.agents
 episode's last observations (padding before the episode start is dropped, as at the start of an episode while
 acting) interleaved with the expert's encoded past actions, then the target action's token ids. Only those
 target tokens carry a label; everything else is context.
+
+A batch keeps the header apart from the rest of each row: the distinct headers once (``headers``) and each row's
+observation window + target (``ids``...), so the model can run every distinct header once (``SFTModel``);
+``SFTBatch.joined`` gives the full rows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 
 from gea.agents.actions import ActionCodec
+from gea.agents.header_cache import distinct_headers
 from gea.agents.prompt import PromptBuilder, PromptRecord
 
 IGNORE = -100
@@ -23,11 +28,11 @@ IGNORE = -100
 
 @dataclass
 class SFTBatch:
-    """A left-padded batch: ``ids`` (image slots hold the pad id), ``image_mask``, ``attention_mask``,
-    ``labels`` (the target action ids at their positions, ``IGNORE`` elsewhere), ``images`` (each row's
-    observations, uint8 B x c x H x W x 3, zero-padded after a row's last one), ``image_valid`` (B x c, which
-    of them are real) and ``embodiments`` (the env id of each row). Every tensor has the batch first, so
-    loaders that slice batches along dim 0 (e.g. ``accelerate``) keep rows intact."""
+    """A left-padded batch of rows without their headers: ``ids`` (image slots hold the pad id), ``image_mask``,
+    ``attention_mask``, ``labels`` (the target action ids at their positions, ``IGNORE`` elsewhere), ``images``
+    (each row's observations, uint8 B x c x H x W x 3, zero-padded after a row's last one), ``image_valid`` (B x c,
+    which of them are real), ``embodiments`` (the env id of each row); the distinct headers, right-padded
+    (``header_ids``, H x L, with ``header_lengths``), and ``header_index`` (B: each row's header)."""
 
     ids: torch.Tensor
     image_mask: torch.Tensor
@@ -36,6 +41,9 @@ class SFTBatch:
     images: torch.Tensor
     image_valid: torch.Tensor
     embodiments: list[str]
+    header_ids: torch.Tensor
+    header_lengths: torch.Tensor
+    header_index: torch.Tensor
 
     @property
     def num_action_tokens(self) -> int:
@@ -52,7 +60,64 @@ class SFTBatch:
             self.images.to(device),
             self.image_valid.to(device),
             self.embodiments,
+            self.header_ids.to(device),
+            self.header_lengths.to(device),
+            self.header_index.to(device),
         )
+
+    def joined(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The full left-padded rows, header then window: ids, image mask, attention mask, labels."""
+        return join_headers(
+            self.header_ids,
+            self.header_lengths,
+            self.header_index,
+            self.ids,
+            self.image_mask,
+            self.attention_mask,
+            self.labels,
+        )
+
+    def model_inputs(self) -> tuple[torch.Tensor, ...]:
+        """The tensors ``SFTModel.forward`` takes, in order."""
+        return (
+            self.ids,
+            self.image_mask,
+            self.attention_mask,
+            self.labels,
+            self.images,
+            self.image_valid,
+            self.header_ids,
+            self.header_lengths,
+            self.header_index,
+        )
+
+
+def join_headers(
+    header_ids: torch.Tensor,
+    header_lengths: torch.Tensor,
+    header_index: torch.Tensor,
+    ids: torch.Tensor,
+    image_mask: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full left-padded rows (header then window): ids, image mask, attention mask and labels."""
+    lengths = header_lengths[header_index] + attention_mask.sum(-1)
+    width = int(lengths.max())
+    count = ids.shape[0]
+    full_ids = torch.full((count, width), 0, dtype=ids.dtype, device=ids.device)
+    full_image = torch.zeros(count, width, dtype=torch.bool, device=ids.device)
+    full_attention = torch.zeros(count, width, dtype=attention_mask.dtype, device=ids.device)
+    full_labels = torch.full((count, width), IGNORE, dtype=labels.dtype, device=ids.device)
+    for row in range(count):
+        header = header_ids[header_index[row], : header_lengths[header_index[row]]]
+        keep = attention_mask[row].bool()
+        start = width - int(lengths[row])
+        full_ids[row, start:] = torch.cat([header, ids[row, keep]])
+        full_image[row, start + len(header) :] = image_mask[row, keep]
+        full_attention[row, start:] = 1
+        full_labels[row, start + len(header) :] = labels[row, keep]
+    return full_ids, full_image, full_attention, full_labels
 
 
 class SFTCollator:
@@ -62,34 +127,53 @@ class SFTCollator:
         self.prompts = prompts
         self.codec = codec
 
-    def encode_window(self, window: Mapping[str, Any]) -> tuple[list[int], list[bool], list[int], np.ndarray]:
-        """Ids, image-slot flags and labels of one window's sequence, and its (unpadded) images."""
+    def encode_window(
+        self, window: Mapping[str, Any]
+    ) -> tuple[list[int], list[int], list[bool], list[int], np.ndarray]:
+        """Header ids, then ids, image-slot flags and labels of the window + target, and its (unpadded) images."""
         record, target = PromptRecord.from_window(window, self.prompts, self.codec)
-        ids, slots = self.prompts.layout(record)
+        ids, slots = self.prompts.layout(record, with_header=False)
         labels = [IGNORE] * len(ids) + list(target)
-        return ids + list(target), slots + [False] * len(target), labels, record.images
+        return record.header_ids, ids + list(target), slots + [False] * len(target), labels, record.images
 
     def __call__(self, windows: Sequence[Mapping[str, Any]]) -> SFTBatch:
         """Collate ``windows`` into one left-padded batch."""
         encoded = [self.encode_window(window) for window in windows]
-        length = max(len(ids) for ids, _, _, _ in encoded)
+        headers, header_index = distinct_headers([header for header, *_ in encoded])
+        header_lengths = torch.tensor([len(header) for header in headers])
+        header_ids = torch.full((len(headers), int(header_lengths.max())), self.prompts.pad_id, dtype=torch.long)
+        for row, header in enumerate(headers):
+            header_ids[row, : len(header)] = torch.tensor(header)
+        encoded_rows = [rest for _, *rest in encoded]
+        length = max(len(ids) for ids, _, _, _ in encoded_rows)
         count = len(encoded)
         ids = torch.full((count, length), self.prompts.pad_id, dtype=torch.long)
         image_mask = torch.zeros(count, length, dtype=torch.bool)
         attention = torch.zeros(count, length, dtype=torch.long)
         labels = torch.full((count, length), IGNORE, dtype=torch.long)
-        for row, (row_ids, row_slots, row_labels, _) in enumerate(encoded):
+        for row, (row_ids, row_slots, row_labels, _) in enumerate(encoded_rows):
             start = length - len(row_ids)
             ids[row, start:] = torch.tensor(row_ids)
             image_mask[row, start:] = torch.tensor(row_slots)
             attention[row, start:] = 1
             labels[row, start:] = torch.tensor(row_labels)
-        most = max(len(images) for _, _, _, images in encoded)
-        first = encoded[0][3]
+        most = max(len(images) for _, _, _, images in encoded_rows)
+        first = encoded_rows[0][3]
         images = torch.zeros((count, most, *first.shape[1:]), dtype=torch.uint8)
         valid = torch.zeros(count, most, dtype=torch.bool)
-        for row, (_, _, _, row_images) in enumerate(encoded):
+        for row, (_, _, _, row_images) in enumerate(encoded_rows):
             images[row, : len(row_images)] = torch.from_numpy(row_images)
             valid[row, : len(row_images)] = True
         embodiments = [str(window["embodiment"]) for window in windows]
-        return SFTBatch(ids, image_mask, attention, labels, images, valid, embodiments)
+        return SFTBatch(
+            ids,
+            image_mask,
+            attention,
+            labels,
+            images,
+            valid,
+            embodiments,
+            header_ids,
+            header_lengths,
+            torch.tensor(header_index),
+        )

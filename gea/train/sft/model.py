@@ -1,4 +1,8 @@
-"""The SFT forward pass: the policy's backbone on a collated batch, cross-entropy on the action tokens only."""
+"""The SFT forward pass: the policy's backbone on a collated batch, cross-entropy on the action tokens only.
+
+With ``shared_prefix`` each distinct header of the batch runs once and every row's window attends to its header's
+keys/values (same loss and gradients as running every full row, which is what the model does otherwise).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gea.agents.backbone import Backbone
-from gea.train.sft.batching import IGNORE, SFTBatch
+from gea.agents.header_cache import decode_after_headers, header_states
+from gea.train.sft.batching import IGNORE, SFTBatch, join_headers
 
 
 @dataclass
@@ -26,10 +31,11 @@ class SFTOutput:
 class SFTModel(nn.Module):
     """Wraps a policy's ``Backbone`` so that DDP/FSDP see one module whose forward returns the SFT loss."""
 
-    def __init__(self, backbone: Backbone, bf16: bool = False) -> None:
+    def __init__(self, backbone: Backbone, bf16: bool = False, shared_prefix: bool = True) -> None:
         super().__init__()
         self.backbone = backbone
         self.bf16 = bf16
+        self.shared_prefix = shared_prefix
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         """bf16 autocast on CUDA when configured; CPU stays float32."""
@@ -45,15 +51,30 @@ class SFTModel(nn.Module):
         labels: torch.Tensor,
         images: torch.Tensor,
         image_valid: torch.Tensor,
+        header_ids: torch.Tensor,
+        header_lengths: torch.Tensor,
+        header_index: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(summed cross-entropy over labelled tokens, per-token correctness, per-token row) of one batch."""
+        """(summed cross-entropy over labelled tokens, per-token correctness, per-token row) of one batch
+        (``SFTBatch.model_inputs``)."""
         backbone = self.backbone
+        if not self.shared_prefix:
+            ids, image_mask, attention_mask, labels = join_headers(
+                header_ids, header_lengths, header_index, ids, image_mask, attention_mask, labels
+            )
         with self.autocast(ids.device):
             embeds = backbone.embed(ids)
             features = backbone.image_features(images[image_valid]).reshape(-1, embeds.shape[-1])
             embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
             positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-            hidden, _ = backbone.decode_hidden(embeds, attention_mask, positions)
+            if self.shared_prefix:
+                lengths = header_lengths.tolist()
+                headers = [row[:length].tolist() for row, length in zip(header_ids, lengths, strict=True)]
+                states = header_states(backbone, headers)
+                rows = [states[index] for index in header_index.tolist()]
+                hidden = decode_after_headers(backbone, rows, embeds, attention_mask, positions)
+            else:
+                hidden, _ = backbone.decode_hidden(embeds, attention_mask, positions)
             # position t predicts token t + 1: only the positions before a labelled token reach the output head
             targets = labels[:, 1:]
             selected = targets != IGNORE
@@ -67,7 +88,5 @@ class SFTModel(nn.Module):
 
 def sft_forward(model: nn.Module, batch: SFTBatch) -> SFTOutput:
     """Run ``model`` (an ``SFTModel``, possibly wrapped by DDP/FSDP) on ``batch``."""
-    loss_sum, correct, rows = model(
-        batch.ids, batch.image_mask, batch.attention_mask, batch.labels, batch.images, batch.image_valid
-    )
+    loss_sum, correct, rows = model(*batch.model_inputs())
     return SFTOutput(loss_sum, correct, rows)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gea.agents.policy import GEAPolicy
+from gea.agents.trained_with import TrainedWith
 from gea.errors import ConfigError
+from gea.rollouts.dataset.layout import meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
 from gea.train.distributed import DistributedContext
 from gea.train.sft.config import SFTConfig
@@ -33,7 +37,15 @@ def dataset_image_sizes(datasets: dict[str, float]) -> dict[str, tuple[int, int]
 
 def build_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     """The policy to fine-tune: loaded from ``config.init`` or built from ``config.policy`` for ``env_ids``
-    (continuous actions through the fitted RVQ at ``config.action_tokenizer`` when given, else uniform bins)."""
+    (continuous actions through the fitted RVQ at ``config.action_tokenizer`` when given, else uniform bins),
+    recording the observation options of the datasets' envs (``policy.trained_with``)."""
+    policy = _initial_policy(config, env_ids)
+    recorded = dataset_observation_options(config.data.weighted_paths())
+    policy.trained_with = policy.trained_with.updated(recorded.envs)
+    return policy
+
+
+def _initial_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     if config.init:
         if not Path(config.init).exists():
             raise ConfigError(
@@ -75,3 +87,28 @@ def wrap_model(model: nn.Module, strategy: str, context: DistributedContext) -> 
         fully_shard(layer)
     fully_shard(model)
     return model
+
+
+def collection_options(root: str | Path) -> dict[str, dict[str, Any]]:
+    """Each env's options as ``gea collect`` made it for the dataset at ``root`` (from ``meta/collect.yaml`` and the
+    image size in ``meta/info.json``); empty for an env whose collection settings were not recorded."""
+    meta = DatasetMeta.load(root)
+    options: dict[str, dict[str, Any]] = {name: {} for name in meta.embodiments}
+    settings_file = meta_path(Path(root), "collect.yaml")
+    if settings_file.is_file():
+        settings = OmegaConf.to_container(OmegaConf.load(settings_file), resolve=True)
+        if isinstance(settings, dict):
+            shared = {"image_size": settings.get("image_size"), **(settings.get("env_kwargs") or {})}
+            per_task = {entry.get("env"): entry for entry in settings.get("task_env_kwargs") or []}
+            for name in options:
+                own = {key: value for key, value in per_task.get(name, {}).items() if key != "env"}
+                options[name] = {**shared, **own}
+    for name, document in meta.embodiments.items():
+        if document.get("image_size"):
+            options[name]["image_size"] = document["image_size"]
+    return options
+
+
+def dataset_observation_options(datasets: dict[str, float]) -> TrainedWith:
+    """The observation options (image size, view, ...) of every env the datasets hold, where they agree."""
+    return TrainedWith.agreed(collection_options(path) for path in datasets)

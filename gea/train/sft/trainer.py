@@ -88,7 +88,10 @@ class SFTTrainer:
         self.image_sizes = dataset_image_sizes(config.data.weighted_paths())
         self.policy: GEAPolicy = build_policy(config, self.embodiments)
         self.policy.to(context.device)
-        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16)
+        # FSDP2 frees each layer's gathered weights after every call, which the backward of a layer called several
+        # times per forward (shared headers, then windows) cannot survive: strategy=fsdp runs full prompts
+        shared = self.policy.shares_prefix and config.strategy != "fsdp"
+        self.model = SFTModel(self.policy.backbone, self.policy.config.bf16, shared)
         self.model.train()
         self.wrapped = wrap_model(self.model, config.strategy, context)
         self.optimizer = make_optimizer(self.model, config.optim)
