@@ -18,7 +18,11 @@ What it measures, each read figure in a fresh subprocess and side by side for a 
    the per-commit rewrite of ``meta/episodes.parquet``, ``DatasetMeta.load`` and ``WindowDataset`` startup time
    and memory, measured rather than projected.
 
-Phases can be run apart: ``--phases write`` then ``--phases measure`` (the write figures are kept under --root).
+7. Appending at 2.2M episodes: 30 shard commits into a copy of that metadata, with the writer's spaced-out
+   metadata rewrites and with a rewrite at every commit (the writer before), runs interleaved.
+
+Phases can be run apart (``--phases write``, ``measure``, ``append``; figures are kept under --root as JSON and
+the report is written once all are there; ``--keep`` keeps the datasets, deleted at the end otherwise).
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 SIZES = {"1M": (1_000_000, 10_000), "10M": (10_000_000, 100_000)}
 GEA_TRAJECTORIES = 2_200_000
 METADATA_SHARE_REPORTED = 0.1  # gea.rollouts.dataset.writer.METADATA_SHARE, restated for the report
+
+
+def code_version() -> str:
+    """The repository commit this benchmark runs at (``git rev-parse --short HEAD``)."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
 
 
 def load_average() -> str:
@@ -141,6 +151,7 @@ def write_dataset(root: Path, steps: int, min_episodes: int, image_size: int, se
         "shards": len(list((root / "data").glob("*.parquet"))),
         "load": load_average(),
         "image_size": image_size,
+        "code": code_version(),
     }
 
 
@@ -351,7 +362,7 @@ def append_at_scale(root: Path, commits: int, every_commit: bool) -> list[float]
 
 def measure_append(root: Path, repeats: int, commits: int) -> dict[str, Any]:
     """Commit times at 2.2M episodes, spaced-out vs every-commit metadata rewrites, runs interleaved."""
-    results: dict[str, Any] = {"load_start": load_average(), "spaced": [], "every_commit": []}
+    results: dict[str, Any] = {"load_start": load_average(), "spaced": [], "every_commit": [], "code": code_version()}
     for _ in range(repeats):
         for key in ("spaced", "every_commit"):
             results[key].append(append_at_scale(root / "append_2.2M", commits, key == "every_commit"))
@@ -361,7 +372,7 @@ def measure_append(root: Path, repeats: int, commits: int) -> dict[str, Any]:
 
 def measure(root: Path, repeats: int, read_windows: int, large_steps: int) -> dict[str, Any]:
     """Every read-side measurement on ``root/1M`` and ``root/10M``, sizes interleaved within each repeat."""
-    results: dict[str, Any] = {"load_start": load_average(), "verify": {}, "read": {}}
+    results: dict[str, Any] = {"load_start": load_average(), "verify": {}, "read": {}, "code": code_version()}
     for name in SIZES:
         results["verify"][name] = {"hash": [], "no_hash": []}
         results["read"][name] = []
@@ -414,6 +425,9 @@ def report(root: Path, writes: dict[str, Any], results: dict[str, Any], command:
         "lower bounds. Load average (1, 5, 15 min): "
         f"write of 10M {large['load']} (at its end), reads {results['load_start']} -> {results['load_after_reads']}, "
         f"4-rank pass -> {results['load_after_sharded']}, end {results['load_end']}.",
+        "",
+        f"Code (`git rev-parse`): writes at {large.get('code', 'unknown')}, reads and verify at "
+        f"{results.get('code', 'unknown')}, appends at {results['append'].get('code', 'unknown')}.",
         "",
         "Synthetic data: two embodiments alternating episode by episode (a discrete 7-action grid world; a 4-d "
         "continuous arm with 8-d proprio), episode lengths uniform in 20-180 steps (mean 100), one 32x32 RGB PNG "
@@ -639,7 +653,7 @@ def main() -> None:
         print(f"appending at 2.2M episodes (load {load_average()})", flush=True)
         results["append"] = measure_append(args.root, args.repeats, args.commits)
         results_file.write_text(json.dumps(results, indent=1))
-    if "verify" in results and "append" in results:
+    if "verify" in results and "append" in results:  # every measurement is there: (re)write the report
         command = f".venv/bin/python benchmarks/data_scale.py --root {args.root}"
         args.out.write_text(report(args.root, writes, results, command))
         print(f"wrote {args.out}")
