@@ -138,6 +138,31 @@ def test_expert_ends_a_cut_episode_and_plans_the_next_from_its_start(pick_env: g
 
 
 @needs_maniskill
+def test_a_solution_that_gives_up_leaves_the_arm_still_and_says_why() -> None:
+    """ManiSkill's solutions can raise (e.g. following an empty plan); like ManiSkill's own script, that is a failed
+    episode, not a crash of the collection."""
+
+    def one_step_then_raise(env: Any, seed: int | None = None) -> None:
+        qpos = env.unwrapped.agent.robot.get_qpos()[0, :7].cpu().numpy()
+        env.step(np.concatenate([qpos + 0.05, np.zeros(7), [-1.0]]))
+        raise RuntimeError("no plan")
+
+    env = gea.envs.make("maniskill:PushCube", render_mode=None)
+    expert = make_expert("maniskill:PushCube")
+    expert.solve = one_step_then_raise  # type: ignore[attr-defined]
+    try:
+        obs, _ = env.reset(seed=0)
+        expert.reset(env)
+        first = expert.act(env, obs)
+        np.testing.assert_allclose(first, [0.5] * 7 + [-1.0], atol=1e-5)  # 10/s x 0.05 rad towards the target
+        obs, *_ = env.step(first)
+        np.testing.assert_array_equal(expert.act(env, obs), [0.0] * 7 + [-1.0])
+        assert expert.messages == ["the solution stopped with RuntimeError: no plan"]  # type: ignore[attr-defined]
+    finally:
+        env.close()
+
+
+@needs_maniskill
 def test_missing_vulkan_driver_names_the_fix(tmp_path: Path) -> None:
     """A driver manifest that points nowhere: SAPIEN cannot start Vulkan, and the error says how to install one."""
     manifest = tmp_path / "broken_icd.json"

@@ -8,7 +8,9 @@ joint-velocity action (the planned velocity plus a proportional correction towar
 tracks the plan even when executed actions are perturbed) and returns it; the caller steps the real environment, and
 the next ``act`` lets the solution go on from the state that step produced. Exactly one of the two threads runs at a
 time, so the solution always reads the real simulator and the episode loop stays the caller's. After the solution
-has finished the expert holds the arm still with the gripper as the solution left it.
+has finished, or given up, the expert holds the arm still with the gripper as the solution left it. As in ManiSkill's
+own demonstration script, an exception inside a solution (e.g. ``follow_path`` of an empty plan) counts as giving up:
+it is recorded in ``messages`` and the episode goes on without the plan.
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ class _SolutionEnv:
 class MotionPlannerExpert:
     """Acts with ManiSkill's motion-planning solution for one task, reading ``env.unwrapped.sim``.
 
-    ``messages`` holds what the solution printed during the current episode (e.g. a failed plan).
+    ``messages`` holds what the solution printed during the current episode (e.g. a failed plan), and the
+    exception it stopped with, if any.
     """
 
     def __init__(self, env_id: str) -> None:
@@ -148,8 +151,8 @@ class MotionPlannerExpert:
                 self._gripper = float(payload[-1])
                 return joint_velocity_action(payload, _arm_qpos(sim))
             self._finished = True
-            if kind == "error":
-                raise RuntimeError(f"ManiSkill's motion planner for {self.env_id} failed: {payload!r}") from payload
+            if kind == "gave up":
+                self.messages.append(f"the solution stopped with {type(payload).__name__}: {payload}")
         return np.append(np.zeros(ARM_JOINTS), self._gripper).astype(np.float32)
 
     def _start(self, sim: Any) -> None:
@@ -162,8 +165,8 @@ class MotionPlannerExpert:
                 self.solve(stand_in, seed=None)
             except _EpisodeOver:
                 return
-            except Exception as error:  # handed to act(), which raises it in the caller's thread
-                targets.put(("error", error))
+            except Exception as error:  # the solution gave up (ManiSkill's own script counts it as a failure)
+                targets.put(("gave up", error))
                 return
             targets.put(("done", None))
 
