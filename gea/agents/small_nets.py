@@ -1,10 +1,12 @@
-"""Small from-scratch actor-critic networks on tensors (MLP on state, Nature-CNN on images), for fast PPO.
+"""Small from-scratch actor-critic networks on tensors (MLP on state, Nature or IMPALA CNN on images), for fast PPO.
 
 They mirror stable-baselines3's default ``MlpPolicy`` (separate 64-64 tanh actor and critic MLPs) and
 ``CnnPolicy`` (shared Nature CNN, 512 features, linear heads) with the same orthogonal initialisation, so
 that PPO speed and learning can be compared with SB3 network for network. Inputs are batched tensors:
 ``proprio`` float (N, D) or ``image`` uint8 (N, H, W, 3); actions are categorical (discrete) or diagonal
 Gaussian (continuous). The critic is a plain linear value or a PopArt layer (``gea.agents.value.PopArt``).
+``encoder="impala"`` is the residual CNN of IMPALA (Espeholt et al. 2018; channels 16, 32, 32), as used for Procgen
+(Cobbe et al. 2020), followed by a ``cnn_features``-unit layer like the Nature CNN.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch.nn import functional as F
 from gea.agents.value import PopArt
 from gea.errors import ConfigError
 
-Encoder = Literal["mlp", "cnn"]
+Encoder = Literal["mlp", "cnn", "impala"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,36 @@ def _nature_cnn(input_shape: tuple[int, ...], features: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.Linear(flat, features), nn.ReLU(inplace=True))
 
 
+class _ResidualBlock(nn.Module):
+    """x + conv(relu(conv(relu(x)))), 3x3 convolutions keeping the channels."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The block's output."""
+        return inputs + self.conv1(F.relu(self.conv0(F.relu(inputs))))
+
+
+def _impala_cnn(input_shape: tuple[int, ...], features: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Sequential:
+    height, width, depth = input_shape
+    layers: list[nn.Module] = []
+    for out in channels:
+        layers += [
+            nn.Conv2d(depth, out, 3, padding=1),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            _ResidualBlock(out),
+            _ResidualBlock(out),
+        ]
+        depth = out
+    conv = nn.Sequential(*layers, nn.Flatten(), nn.ReLU())
+    with torch.no_grad():
+        flat = conv(torch.zeros(1, input_shape[-1], height, width)).shape[-1]
+    return nn.Sequential(conv, nn.Linear(flat, features), nn.ReLU(inplace=True))
+
+
 class SmallActorCriticNet(nn.Module):
     """Actor-critic on tensors: ``forward(obs) -> (action logits or Gaussian means, normalized value)``."""
 
@@ -79,14 +111,15 @@ class SmallActorCriticNet(nn.Module):
             self.actor_body: nn.Module = mlp_torso(inputs, config.hidden)
             self.critic_body: nn.Module | None = mlp_torso(inputs, config.hidden)
             features = config.hidden
-        elif config.encoder == "cnn":
+        elif config.encoder in ("cnn", "impala"):
             if len(config.input_shape) != 3:
-                raise ConfigError(f"encoder=cnn needs images (H, W, C), got input shape {config.input_shape}")
-            self.actor_body = _nature_cnn(config.input_shape, config.cnn_features)
+                raise ConfigError(f"encoder={config.encoder} needs images (H, W, C), not shape {config.input_shape}")
+            build = _nature_cnn if config.encoder == "cnn" else _impala_cnn
+            self.actor_body = build(config.input_shape, config.cnn_features)
             self.critic_body = None  # shared with the actor, as SB3's CnnPolicy
             features = config.cnn_features
         else:
-            raise ConfigError(f"encoder must be 'mlp' or 'cnn', got {config.encoder!r}")
+            raise ConfigError(f"encoder must be 'mlp', 'cnn' or 'impala', got {config.encoder!r}")
         self.action_head = nn.Linear(features, config.action_dim)
         self.log_std = None if config.discrete else nn.Parameter(torch.zeros(config.action_dim))
         self.popart = PopArt(features) if config.popart else None
@@ -97,13 +130,13 @@ class SmallActorCriticNet(nn.Module):
             _orthogonal(self.value_head, 1.0)
         else:
             _orthogonal(self.popart, 1.0)  # type: ignore[arg-type]
-        if config.encoder == "cnn":
+        if config.encoder != "mlp":
             # HWC images permuted to NCHW are channels-last in memory already; matching weights avoid copies.
             self.to(memory_format=torch.channels_last)
 
     def preprocess(self, observations: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, H, W, C) -> float (N, C, H, W) in [0, 1]; state -> float (N, D)."""
-        if self.config.encoder == "cnn":
+        if self.config.encoder != "mlp":
             return observations.permute(0, 3, 1, 2).float().div_(255.0)
         return observations.float().flatten(1)
 

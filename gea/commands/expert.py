@@ -1,78 +1,99 @@
-"""``gea expert train ENV_ID [key=value ...]`` and ``gea expert list``: SB3 RL experts for Procgen and Atari."""
+"""``gea expert train|list|convert``: RL experts for Procgen, Atari and other discrete-action image envs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from pathlib import Path
 
-from gea.agents.experts.sb3_expert import RECORD_FILE, experts_dir
-from gea.errors import MissingDependencyError
+from gea.agents.experts.net_expert import available_experts, experts_dir
+from gea.errors import ConfigError, MissingDependencyError
 
 HELP = """usage: gea expert train ENV_ID [key=value ...]
        gea expert list
+       gea expert convert ENV_ID SB3_ZIP [act=greedy|sample]
 
-train  Train a Stable-Baselines3 PPO (CnnPolicy) expert on ENV_ID's image, evaluate it and a random
-       policy on the same seeds, and save <out_dir>/<env-slug>/{model.zip,expert.json,config.yaml,tensorboard/}.
-       The expert is then used by `gea collect` / `gea eval agents=[expert]` for that env id.
-list   Show the trained experts in the experts folder with their recorded returns.
+train    Train an expert for ENV_ID with the game's recipe (gea/configs/expert_recipes.yaml), score it and a random
+         policy on held-out seeds, and save <out_dir>/<env-slug>/{model.safetensors, expert.json} beside run/
+         (config, TensorBoard, checkpoints). `gea collect` and `gea eval agents=[expert]` then use it for ENV_ID.
+         A rerun resumes the run it finds there (resume=false starts over); raise total_steps to train on.
+list     Show the shipped experts and those in the experts folder, with their recorded returns.
+convert  Turn a Stable-Baselines3 CnnPolicy zip into an expert of ENV_ID in the experts folder (no pickle is loaded).
 
-The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts (out_dir="" means that folder).
-Overrides (Hydra syntax; see gea/configs/expert_train.yaml), e.g.:
-  total_timesteps=300000 n_envs=8 n_steps=128 batch_size=256 learning_rate=2.5e-4
-  image_size=64 frame_stack=4 seed=0 eval_episodes=10 torch_threads=2
-  +env_kwargs.num_levels=200              adapter options for training and evaluation
+The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts (out_dir="" means that folder); its experts win
+over the shipped ones. Overrides (Hydra syntax; gea/configs/expert_train.yaml), e.g.:
+  backend=ppo|sb3                  the project's PPO (default) or Stable-Baselines3 PPO
+  total_steps=800000 num_envs=8 rollout_steps=128 epochs=3 minibatches=4 lr=5e-4 entropy_coef=0.027
+  encoder=cnn|impala cnn_features=128 frame_stack=4 image_size=64 threads=1
+  +env_kwargs.num_levels=200       adapter options for training and evaluation
   +train_env_kwargs.terminal_on_life_loss=true   adapter options for training only
-  clip_rewards=true                       train on the sign of the reward (Atari)
-Any SB3 zip can serve as an expert: gea eval agents=[sb3:/path/model.zip], or in Python
-gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP).
+  act=auto|greedy|sample eval_episodes=50 eval_max_steps=4500 dtype=float16|float32
 """
 
 
-def _train(argv: Sequence[str]) -> int:
-    from gea.config import load_job_config
+def _train(env_id: str, overrides: Sequence[str]) -> int:
+    from gea.train.experts import expert_output, load_expert_config, train_expert
 
-    try:
-        from gea.train.sb3_experts import ExpertTrainConfig, train_expert
-    except ModuleNotFoundError as error:
-        raise MissingDependencyError(
-            f"`gea expert train` needs {error.name}; install it with: pip install 'gea[rl]'"
-        ) from error
-    env_id, overrides = argv[0], list(argv[1:])
-    config = load_job_config("expert_train", ExpertTrainConfig, [f"env_id={env_id}", *overrides])
+    config = load_expert_config(env_id, overrides)
+    if config.backend == "sb3":
+        try:
+            import stable_baselines3  # noqa: F401
+        except ModuleNotFoundError as error:
+            raise MissingDependencyError("backend=sb3 needs stable-baselines3: pip install 'gea[rl]'") from error
+    print(f"training the expert of {env_id} in {expert_output(config)} ({config.backend}, {config.total_steps} steps)")
     record = train_expert(config)
-    expert, random = record["expert_return"], record["random_return"]
+    evaluation = record["evaluation"]
+    expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
+    low, high = difference["ci95"]
     print(
-        f"{record['env_id']}: {record['timesteps']} steps in {record['train_seconds']:.0f} s; "
-        f"return over {len(expert['returns'])} episodes: expert {expert['mean']:.2f} ± {expert['std']:.2f}, "
-        f"random {random['mean']:.2f} ± {random['std']:.2f}"
+        f"{env_id}: {record['training']['steps']} steps in {record['training']['train_wall_seconds']:.0f} s; "
+        f"return over {len(expert['returns'])} held-out episodes ({evaluation['act']} actions): "
+        f"expert {expert['mean']:.2f}, random {random['mean']:.2f}, difference {difference['mean']:+.2f} "
+        f"[95% CI {low:+.2f}, {high:+.2f}]"
     )
     return 0
 
 
 def _list() -> int:
-    root = experts_dir()
-    records = sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []
-    if not records:
-        print(f"no trained experts in {root} (train one with `gea expert train ENV_ID`)")
+    found = available_experts()
+    if not found:
+        print(f"no experts shipped or in {experts_dir()} (train one with `gea expert train ENV_ID`)")
         return 0
-    for path in records:
-        record = json.loads(path.read_text())
-        expert, random = record["expert_return"], record["random_return"]
+    for source, folder, record in found:
+        evaluation = record.get("evaluation", {})
+        expert, random = evaluation.get("expert", {}), evaluation.get("random", {})
+        steps = record.get("training", {}).get("steps", "?")
         print(
-            f"{record['env_id']:<28} {record['timesteps']:>9} steps  expert {expert['mean']:8.2f}  "
-            f"random {random['mean']:8.2f}  {path.parent}"
+            f"{record['env_id']:<24} {source:<8} {steps:>9} steps  expert {expert.get('mean', float('nan')):9.2f}  "
+            f"random {random.get('mean', float('nan')):9.2f}  {folder}"
         )
+    return 0
+
+
+def _convert(env_id: str, zip_path: str, options: Sequence[str]) -> int:
+    from gea.agents.experts.net_expert import expert_folder
+    from gea.agents.experts.sb3_expert import convert_sb3_zip
+
+    act = "greedy"
+    for option in options:
+        key, _, value = option.partition("=")
+        if key != "act" or value not in ("greedy", "sample"):
+            raise ConfigError(f"gea expert convert takes only act=greedy or act=sample, not {option!r}")
+        act = value
+    folder = convert_sb3_zip(Path(zip_path), env_id, expert_folder(env_id), act=act)
+    print(f"{zip_path} -> {folder} (the expert of {env_id})")
     return 0
 
 
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``gea expert``."""
-    if not argv or argv[0] in ("-h", "--help") or any(arg in ("-h", "--help") for arg in argv):
+    if not argv or any(arg in ("-h", "--help") for arg in argv):
         print(HELP)
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
-        return _train(argv[1:])
+        return _train(argv[1], argv[2:])
     if argv[0] == "list" and len(argv) == 1:
         return _list()
+    if argv[0] == "convert" and len(argv) >= 3:
+        return _convert(argv[1], argv[2], argv[3:])
     print(HELP)
     return 2
