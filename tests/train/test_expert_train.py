@@ -63,7 +63,7 @@ def test_settings_layer_defaults_family_game_and_command_line() -> None:
     assert family["env_kwargs"]["distribution_mode"] == "easy" and family["env_kwargs"]["num_levels"] == 0
     config = load_expert_config("procgen:bigfish", ["lr=1e-3", "+env_kwargs.num_levels=7"])
     assert config.lr == 1e-3  # command line over recipe
-    assert config.gamma == 0.999  # family recipe over schema default
+    assert config.bootstrap_truncated is False  # family recipe over schema default
     assert config.total_steps == recipe_for("procgen:bigfish")["total_steps"]  # the game's own entry
     assert config.env_kwargs == {"distribution_mode": "easy", "num_levels": 7, "start_level": 0}  # merged, not replaced
     atari = load_expert_config("atari:Breakout", ["frame_stack=3"])

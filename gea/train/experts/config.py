@@ -33,11 +33,11 @@ class ExpertTrainConfig:
     ``backend``: ``ppo`` (the project's PPO on vector envs, resumable) or ``sb3`` (Stable-Baselines3 PPO
     ``CnnPolicy``). PPO settings use the names of ``gea ppo``; ``entropy_coef`` weighs the entropy divided by its
     maximum (``log(number of actions)``), as ``gea ppo`` does. ``encoder``: ``cnn`` (Nature CNN) or ``impala``
-    (IMPALA-style residual CNN), then a ``cnn_features``-unit layer. ``bootstrap_truncated=false`` treats an episode
-    cut off by the env's time limit as ended (no value bootstrapped past it), as Procgen's own training does: its
-    level timeouts are part of the game, and bootstrapping them rewards an agent for stalling until time runs out.
-    ``env_kwargs`` go to ``gea.envs.make`` for training and evaluation, ``train_env_kwargs`` for training only (e.g.
-    Atari ``terminal_on_life_loss``).
+    (IMPALA-style residual CNN), then a ``cnn_features``-unit layer; ``popart`` puts a PopArt layer on the critic.
+    ``bootstrap_truncated=false`` treats an episode cut off by the env's time limit as ended (no value bootstrapped
+    past it), as Procgen's own training does: its level timeouts are part of the game, and bootstrapping them
+    rewards an agent for stalling until time runs out. ``env_kwargs`` go to ``gea.envs.make`` for training and
+    evaluation, ``train_env_kwargs`` for training only (e.g. Atari ``terminal_on_life_loss``).
 
     Evaluation: the expert acts ``greedy`` or ``sample``; ``auto`` plays ``select_episodes`` episodes each way on
     seeds from ``select_seed`` and keeps the better. Then the expert and a uniformly random policy play
@@ -63,6 +63,7 @@ class ExpertTrainConfig:
     bootstrap_truncated: bool = True
     encoder: str = "cnn"
     cnn_features: int = 128
+    popart: bool = False
     frame_stack: int = 1
     image_size: int = 64
     clip_rewards: bool = False
@@ -101,8 +102,8 @@ class ExpertTrainConfig:
             )
         if self.backend == "ppo" and self.clip_rewards:
             raise ConfigError("clip_rewards is an sb3 option; backend=ppo normalizes returns with PopArt instead")
-        if self.backend == "sb3" and self.encoder != "cnn":
-            raise ConfigError("backend=sb3 trains SB3's CnnPolicy (encoder=cnn); use backend=ppo for encoder=impala")
+        if self.backend == "sb3" and (self.encoder != "cnn" or self.popart):
+            raise ConfigError("backend=sb3 trains SB3's CnnPolicy (encoder=cnn, no PopArt); use backend=ppo for those")
 
 
 def recipe_table() -> dict[str, Any]:

@@ -167,7 +167,7 @@ def build_net(config: ExpertTrainConfig, image_shape: Sequence[int]) -> SmallAct
     height, width, channels = image_shape
     shape = (height, width, channels * config.frame_stack)
     return SmallActorCriticNet(
-        SmallNetConfig(config.encoder, shape, action.n, True, cnn_features=config.cnn_features, popart=True)  # type: ignore[arg-type]
+        SmallNetConfig(config.encoder, shape, action.n, True, cnn_features=config.cnn_features, popart=config.popart)  # type: ignore[arg-type]
     )
 
 
