@@ -3,6 +3,7 @@
 Run from the repository root (each step reads what the previous one wrote):
 
     .venv/bin/python benchmarks/experts.py train [--games ID ...]   # `gea expert train ID` per game, one at a time
+    .venv/bin/python benchmarks/experts.py score --root DIR [--games ID ...]  # score experts made elsewhere
     .venv/bin/python benchmarks/experts.py fp16 [--games ID ...]    # float16 vs float32 weights on the same seeds
     .venv/bin/python benchmarks/experts.py ship [--games ID ...]    # copy the experts into gea/data/experts
     .venv/bin/python benchmarks/experts.py report                   # write benchmarks/results/experts.md
@@ -41,7 +42,7 @@ from gea.files import atomic_write_json
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.experts import load_expert_config
 from gea.train.experts.config import recipe_table
-from gea.train.experts.record import play
+from gea.train.experts.record import evaluate_expert, play
 
 FP16_EPISODES = 10
 RESULTS = Path("benchmarks/results/experts.md")
@@ -64,6 +65,21 @@ def train(env_ids: list[str], extra: list[str]) -> None:
         print("$", " ".join(command), flush=True)
         if subprocess.run(command, check=False).returncode:
             print(f"training {env_id} failed; continuing with the next game", file=sys.stderr)
+
+
+def score(env_ids: list[str], root: Path) -> None:
+    """Score the experts under ``root`` (e.g. converted SB3 zips) as ``gea expert train`` scores its own."""
+    for env_id in env_ids:
+        folder = expert_folder(env_id, root)
+        if not (folder / RECORD_FILE).is_file():
+            continue
+        net, record = load_net(folder)
+        config = load_expert_config(env_id, [f"frame_stack={record['frame_stack']}", "progress=false"])
+        record["evaluation"] = evaluate_expert(config, net)
+        record["act"] = record["evaluation"]["act"]
+        atomic_write_json(folder / RECORD_FILE, record, sort_keys=False)
+        expert, random = record["evaluation"]["expert"], record["evaluation"]["random"]
+        print(f"{env_id} ({folder}): expert {expert['mean']:.2f} {expert['ci95']}, random {random['mean']:.2f}")
 
 
 def fp16_check(env_id: str) -> dict[str, Any]:
@@ -227,12 +243,17 @@ def report(out: Path) -> None:
 def main() -> int:
     """Dispatch the step named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("train", "fp16", "ship", "report"))
+    parser.add_argument("step", choices=("train", "score", "fp16", "ship", "report"))
     parser.add_argument("--games", nargs="*", help="env ids (default: every game of the recipe table)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--root", type=Path, help="score: the folder holding the experts to score")
     args, extra = parser.parse_known_args()
     if args.step == "train":
         train(games(args.games), extra)
+    elif args.step == "score":
+        if args.root is None:
+            raise SystemExit("score needs --root DIR (a folder of expert folders)")
+        score(games(args.games), args.root)
     elif args.step == "fp16":
         add_fp16_checks(games(args.games))
     elif args.step == "ship":
