@@ -1,19 +1,24 @@
-"""Data benchmarks: collection throughput with 1 vs 2 workers, window loading vs Minari, reader memory.
+"""Data benchmarks: collection with 1 vs 2 workers, window loading vs Minari's readers, reader memory.
 
 Run: .venv/bin/python benchmarks/data.py [--quick] [--out benchmarks/results/data.md]
 
-1. Collection: steady-state steps/s of expert episodes in 1 and 2 spawn worker processes (workers and
-   envs warmed up first), on the BabyAI bot (CPU-bound) and on Meta-World's scripted policy with images.
-2. Loading: training windows (context 3, decoded images + actions) per second from the same episodes,
-   read by ``WindowDataset`` and by Minari (HDF5, ``sample_episodes`` then cutting windows).
-3. Memory: peak RSS of a full reader pass over a dataset and over one 10x larger, each in a fresh
-   subprocess (``resource.getrusage`` maxrss), also relative to the RSS after imports.
-The machine is shared, so every timing is the median of several repeats.
+1. Collection: steps/s of the same expert episodes collected by 1 and by 2 spawn worker processes (workers and
+   envs warmed up first), BabyAI bot and Meta-World scripted policy with 64 px images. The two sides alternate
+   (1, 2, 2, 1, ...), each repeat's ratio compares adjacent runs.
+2. Loading: training windows (context 3, decoded images, actions, mask) per second over one full pass of the same
+   episodes, read by ``WindowDataset`` (PNG, JPEG and raw image storage) and by Minari 0.5 used the two ways its
+   users read episodes: a ``torch.utils.data.DataLoader`` over the ``MinariDataset`` (shuffled episodes, 8 per
+   batch, every window of a batch yielded in shuffled order), and ``iterate_episodes()`` into memory followed by
+   every window in a global shuffled order. All readers run in turns within each repeat and yield the same windows.
+3. Memory: peak RSS of a full reader pass over a dataset and over one 10x larger, each in a fresh subprocess.
+
+Next to the Markdown report, ``data.json`` records every run and the work of each side (env steps, windows).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import statistics
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,18 +36,26 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
+from _bench import load_average, median_spread, paired_ratios, side_order, write_results
+
 import gea.envs
 from gea.rollouts.collect import episode_seed, task_label
-from gea.rollouts.dataset import (
-    DatasetWriter,
-    WindowDataset,
-    embodiment_document,
-    export_minari,
-)
+from gea.rollouts.dataset import DatasetWriter, WindowDataset, decode_image, embodiment_document, encode_image
+from gea.rollouts.dataset.episode import Episode
+from gea.rollouts.dataset.minari_io import export_minari
 from gea.rollouts.expert_episode import EpisodeJob, collect_episode
 
+CONTEXT = 3
+MINARI_BATCH = 8
+"""Episodes per ``DataLoader`` batch on the Minari loader side (the windows of a batch are shuffled together;
+gea's reader shuffles the windows of 2 row groups of ~500 steps, about 6 BossLevel episodes)."""
+COLLECTION = {
+    "babyai": ("BabyAI bot (BossLevel, GoToObjMaze)", ["babyai:BossLevel", "babyai:GoToObjMaze"]),
+    "metaworld": ("Meta-World scripted (reach, drawer-open)", ["metaworld:reach-v3", "metaworld:drawer-open-v3"]),
+}
 
-def _jobs(env_ids: list[str], count: int, offset: int, image_size: int) -> list[EpisodeJob]:
+
+def _jobs(env_ids: list[str], count: int, offset: int, image_size: int = 64) -> list[EpisodeJob]:
     return [
         EpisodeJob(env_id, task_label(env_id), a, episode_seed(0, env_id, a), image_size=image_size)
         for a in range(offset, offset + count)
@@ -49,63 +63,215 @@ def _jobs(env_ids: list[str], count: int, offset: int, image_size: int) -> list[
     ]
 
 
-def collection_rate(env_ids: list[str], workers: int, episodes: int, image_size: int) -> float:
-    """Steady-state steps/s of ``episodes`` expert episodes per env in ``workers`` processes."""
+def collection_run(env_ids: list[str], workers: int, episodes: int) -> tuple[int, float]:
+    """(env steps, seconds) of ``episodes`` expert episodes per env collected by ``workers`` processes.
+
+    The pool starts and every worker builds its envs on warm-up episodes first; the clock covers the rest.
+    """
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(collect_episode, _jobs(env_ids, 2 * workers, 10_000, image_size)))  # start workers and envs
+        list(pool.map(collect_episode, _jobs(env_ids, 2 * workers, 10_000)))
         start = time.perf_counter()
-        steps = sum(episode.length for episode in pool.map(collect_episode, _jobs(env_ids, episodes, 0, image_size)))
-        return steps / (time.perf_counter() - start)
+        steps = sum(episode.length for episode in pool.map(collect_episode, _jobs(env_ids, episodes, 0)))
+        return steps, time.perf_counter() - start
 
 
-def build_dataset(root: Path, env_id: str, episodes: int, repeat: int = 1, image_size: int = 64) -> Path:
-    """Collect ``episodes`` expert episodes in-process and write each ``repeat`` times."""
-    collected = [collect_episode(job) for job in _jobs([env_id], episodes, 0, image_size)]
-    writer = DatasetWriter(root, shard_max_rows=5_000, row_group_rows=500)
-    writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
+def collection_section(experts: list[str], episodes: int, repeats: int, record: dict[str, Any]) -> list[str]:
+    """Collection throughput rows, 1 vs 2 workers interleaved."""
+    lines = [
+        "## Collection throughput: 1 vs 2 worker processes (steady state, spawn workers)",
+        "",
+        f"Both sides collect the same {episodes} episodes per env (same seeds, so the same env steps); per repeat the",
+        "sides take turns (1 then 2 workers, then 2 then 1, ...). Steps/s: median (min-max) over repeats; speedup:",
+        "median (min-max) of the per-repeat ratios.",
+        "",
+        "| expert | env steps per run | 1 worker steps/s | 2 workers steps/s | speedup |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, env_ids in (COLLECTION[name] for name in experts):
+        runs: dict[int, list[tuple[int, float]]] = {1: [], 2: []}
+        for repeat in range(repeats):
+            for workers in side_order([1, 2], repeat):
+                runs[workers].append(collection_run(env_ids, workers, episodes))
+        rates = {w: [steps / seconds for steps, seconds in runs[w]] for w in runs}
+        ratios = paired_ratios(rates[2], rates[1])
+        record["collection"][label] = {
+            "env_ids": env_ids,
+            "steps": {str(w): [steps for steps, _ in runs[w]] for w in runs},
+            "steps_per_s": {str(w): rates[w] for w in rates},
+            "speedup": ratios,
+        }
+        lines.append(
+            f"| {label} | {runs[1][0][0]:,} | {median_spread(rates[1])} | {median_spread(rates[2])} "
+            f"| {median_spread(ratios, 2, 'x')} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def collect_episodes(env_id: str, episodes: int) -> list[Episode]:
+    """``episodes`` expert episodes of ``env_id`` (64 px PNG images), collected in this process."""
+    return [collect_episode(job) for job in _jobs([env_id], episodes, 0)]
+
+
+def write_dataset(root: Path, episodes: list[Episode], image_format: str = "png", repeat: int = 1) -> Path:
+    """Write ``episodes`` (each ``repeat`` times) with images stored as ``image_format``."""
+    writer = DatasetWriter(root, image_format=image_format, shard_max_rows=5_000, row_group_rows=500)
+    writer.add_embodiment(episodes[0].embodiment, embodiment_document(gea.envs.spec(episodes[0].embodiment)))
     for _ in range(repeat):
-        for episode in collected:
+        for episode in episodes:
+            if image_format != "png":
+                images = [encode_image(decode_image(data), image_format) for data in episode.columns["image"]]
+                episode = dataclasses.replace(episode, columns={**episode.columns, "image": images})
             writer.add_episode(episode)
     writer.close()
     return root
 
 
-def _pad(values: np.ndarray, pad: int) -> np.ndarray:
-    return np.concatenate([np.zeros((pad, *values.shape[1:]), values.dtype), values]) if pad else values
+# ------------------------------------------------------------------------------------------------ readers
+def gea_windows(root: Path, seed: int) -> Iterator[dict[str, Any]]:
+    """One pass of ``WindowDataset`` (its default block shuffle)."""
+    return iter(WindowDataset(root, context=CONTEXT, loop=False, seed=seed))
 
 
-def gea_window_rate(root: Path, context: int = 3) -> tuple[float, int]:
-    """Windows/s of one full ``WindowDataset`` pass (decoded images), and the window count."""
-    start = time.perf_counter()
-    count = sum(1 for _ in WindowDataset(root, context=context, loop=False, seed=0))
-    return count / (time.perf_counter() - start), count
+class EpisodeWindows:
+    """Every window of one Minari episode, cut the cheapest way: views into arrays padded once per episode.
 
-
-def _window(images: np.ndarray, actions: np.ndarray, t: int, context: int) -> dict[str, np.ndarray]:
-    first = max(0, t - context + 1)
-    pad = context - (t + 1 - first)
-    window = {"images": _pad(images[first : t + 1], pad), "actions": _pad(actions[first : t + 1], pad)}
-    window["target_action"] = window["actions"][-1]
-    return window
-
-
-def minari_window_rate(dataset: Any, windows: int, every_step: bool, context: int = 3, batch: int = 8) -> float:
-    """Windows/s with Minari's ``sample_episodes`` (``batch`` episodes per call).
-
-    ``every_step``: cut every window of each sampled episode (consecutive, correlated windows);
-    otherwise one random window per sampled episode (independent windows, as a shuffled batch needs).
+    A window holds what gea's reader yields for training: ``images`` (context x H x W x 3, zeros before the
+    episode start), ``actions`` (-1 before the start), ``mask``, ``target_action``, ``episode_index``, ``step``.
+    Minari stores N + 1 observations per episode: the last one (after the final action) is not a window.
     """
-    dataset.set_seed(0)
-    rng = np.random.default_rng(0)
-    start, count = time.perf_counter(), 0
-    while count < windows:
-        for episode in dataset.sample_episodes(min(batch, dataset.total_episodes)):
-            images, actions = episode.observations["image"], episode.actions
-            steps = range(len(actions)) if every_step else [int(rng.integers(len(actions)))]
-            for t in steps:
-                _window(images, actions, t, context)
-                count += 1
-    return count / (time.perf_counter() - start)
+
+    def __init__(self, episode: Any) -> None:
+        pad = CONTEXT - 1
+        images = episode.observations["image"][:-1]
+        self.images = np.concatenate([np.zeros((pad, *images.shape[1:]), np.uint8), images])
+        self.actions = np.concatenate([np.full(pad, -1, np.int64), np.asarray(episode.actions, np.int64)])
+        self.id, self.length = int(episode.id), len(episode.actions)
+
+    def window(self, step: int) -> dict[str, Any]:
+        """The window ending at ``step``."""
+        actions = self.actions[step : step + CONTEXT]
+        return {
+            "images": self.images[step : step + CONTEXT],
+            "actions": actions,
+            "mask": actions >= 0,
+            "target_action": actions[-1],
+            "episode_index": self.id,
+            "step": step,
+        }
+
+
+def _shuffled_windows(episodes: list[EpisodeWindows], rng: np.random.Generator) -> Iterator[dict[str, Any]]:
+    keys = [(index, step) for index, episode in enumerate(episodes) for step in range(episode.length)]
+    for position in rng.permutation(len(keys)):
+        index, step = keys[position]
+        yield episodes[index].window(step)
+
+
+def minari_loader_windows(dataset_id: str, seed: int) -> Iterator[dict[str, Any]]:
+    """``DataLoader(MinariDataset, batch_size=8, shuffle=True)`` (Minari's PyTorch tutorial); each batch's windows
+    in shuffled order."""
+    import minari
+    import torch
+    from torch.utils.data import DataLoader
+
+    dataset = minari.load_dataset(dataset_id)
+    loader = DataLoader(
+        dataset,
+        batch_size=MINARI_BATCH,
+        shuffle=True,
+        collate_fn=lambda batch: batch,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    rng = np.random.default_rng(seed)
+    for batch in loader:
+        yield from _shuffled_windows([EpisodeWindows(episode) for episode in batch], rng)
+
+
+def minari_memory_windows(dataset_id: str, seed: int) -> Iterator[dict[str, Any]]:
+    """``list(MinariDataset.iterate_episodes())`` into memory, then every window in a global shuffled order."""
+    import minari
+
+    episodes = [EpisodeWindows(episode) for episode in minari.load_dataset(dataset_id).iterate_episodes()]
+    yield from _shuffled_windows(episodes, np.random.default_rng(seed))
+
+
+def timed_pass(windows: Callable[[], Iterator[dict[str, Any]]]) -> tuple[float, list[tuple[int, int]]]:
+    """Seconds of one full pass (opening the dataset included) and the (episode, step) key of every window."""
+    start = time.perf_counter()
+    keys = [(int(window["episode_index"]), int(window["step"])) for window in windows()]
+    return time.perf_counter() - start, keys
+
+
+def loading_section(root: Path, collected: list[Episode], repeats: int, record: dict[str, Any]) -> list[str]:
+    """Window loading rows: gea in three storage formats vs Minari's two idiomatic readers, in turns."""
+    episodes, minari_id = len(collected), "bench/bosslevel-v0"
+    datasets = {fmt: write_dataset(root / fmt, collected, fmt) for fmt in ("png", "jpeg", "raw")}
+    export_minari(datasets["png"], minari_id)  # HDF5; Minari 0.5 stores image spaces as JPEG
+    sides: dict[str, tuple[str, Callable[[int], Iterator[dict[str, Any]]]]] = {
+        "gea-png": ("gea `WindowDataset`, PNG images (the default)", lambda s: gea_windows(datasets["png"], s)),
+        "gea-jpeg": ("gea `WindowDataset`, JPEG images", lambda s: gea_windows(datasets["jpeg"], s)),
+        "gea-raw": ("gea `WindowDataset`, raw images (`image_format=raw`)", lambda s: gea_windows(datasets["raw"], s)),
+        "minari-loader": (
+            "Minari: `DataLoader(minari.load_dataset(id), batch_size=8, shuffle=True)`, each batch's windows shuffled",
+            lambda s: minari_loader_windows(minari_id, s),
+        ),
+        "minari-memory": (
+            "Minari: `list(minari.load_dataset(id).iterate_episodes())`, all windows shuffled",
+            lambda s: minari_memory_windows(minari_id, s),
+        ),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    windows: dict[str, list[int]] = {name: [] for name in sides}
+    keys: dict[str, list[tuple[int, int]]] = {}
+    for _, make in sides.values():
+        timed_pass(lambda make=make: make(0))  # warm the page cache and imports
+    for repeat in range(repeats):
+        for name in side_order(list(sides), repeat):
+            elapsed, seen = timed_pass(lambda name=name, repeat=repeat: sides[name][1](repeat))
+            seconds[name].append(elapsed)
+            windows[name].append(len(seen))
+            keys[name] = sorted(seen)
+    same_windows = all(keys[name] == keys["gea-png"] for name in sides)
+    rates = {name: [count / s for count, s in zip(windows[name], seconds[name], strict=True)] for name in sides}
+    best_minari = max(("minari-loader", "minari-memory"), key=lambda name: statistics.median(rates[name]))
+    lines = [
+        "",
+        "## Window loading: gea `WindowDataset` vs Minari's readers (context 3, decoded images, actions, mask)",
+        "",
+        f"The same {episodes} BabyAI BossLevel expert episodes ({windows['gea-png'][0]:,} windows), written by gea in",
+        "three image formats and exported to Minari 0.5.3 (`export_minari`, HDF5). One pass per run; each run opens",
+        f"its dataset; all {len(sides)} readers take turns in each repeat (order reversed every other repeat), after",
+        "one untimed pass each. Every reader yields every window exactly once per pass (checked: same (episode, step)",
+        f"keys on every side: {'yes' if same_windows else 'NO'}). Minari's windows are the cheapest possible: views",
+        "into each episode's arrays padded once. Minari 0.5 stores any uint8 image space as JPEG in its files (lossy)",
+        "and decodes it when an episode is read; gea's PNG and raw formats are lossless.",
+        "",
+        "| reader | windows/s, median (min-max) | vs best Minari reader (per-repeat median) |",
+        "|---|---:|---:|",
+    ]
+    for name, (label, _) in sides.items():
+        ratio = paired_ratios(rates[name], rates[best_minari])
+        lines.append(f"| {label} | {median_spread(rates[name])} | {median_spread(ratio, 2, 'x')} |")
+    sizes = {name: sum(f.stat().st_size for f in path.rglob("*.parquet")) for name, path in datasets.items()}
+    minari_bytes = sum(f.stat().st_size for f in (root / "minari").rglob("*.hdf5"))
+    lines += [
+        "",
+        f"Best Minari reader: {sides[best_minari][0]}. Storage: gea PNG {sizes['png'] / 2**20:.1f} MiB, JPEG "
+        f"{sizes['jpeg'] / 2**20:.1f} MiB, raw {sizes['raw'] / 2**20:.1f} MiB (Parquet, Snappy); Minari "
+        f"{minari_bytes / 2**20:.1f} MiB (HDF5, JPEG).",
+    ]
+    record["loading"] = {
+        "episodes": episodes,
+        "windows": windows,
+        "seconds": seconds,
+        "windows_per_s": rates,
+        "same_windows": same_windows,
+        "best_minari": best_minari,
+        "bytes": {**sizes, "minari": minari_bytes},
+    }
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 MEMORY_PROBE = """
@@ -126,94 +292,71 @@ def reader_peak_memory(root: Path) -> tuple[int, int, int, int]:
     return base, peak, traced, count
 
 
-def main() -> None:
-    """Run every benchmark and write the Markdown results."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def memory_section(root: Path, collected: list[Episode], record: dict[str, Any]) -> list[str]:
+    """Peak memory of a full pass over a dataset and over one 10x larger (same episodes written 10 times)."""
+    small = write_dataset(root / "memory-1x", collected)
+    large = write_dataset(root / "memory-10x", collected, repeat=10)
+    small_mem, large_mem = reader_peak_memory(small), reader_peak_memory(large)
+    lines = [
+        "",
+        "## Reader peak memory (full pass, fresh process)",
+        "",
+        "| dataset | windows | RSS after imports MiB | peak RSS MiB | peak traced allocations MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (base, peak, traced, count) in (("1x", small_mem), ("10x", large_mem)):
+        lines.append(f"| {name} | {count:,} | {base / 1024:.0f} | {peak / 1024:.0f} | {traced / 1024:.1f} |")
+    rss_growth, traced_growth = large_mem[1] / small_mem[1] - 1, large_mem[2] / small_mem[2] - 1
+    lines += [
+        "",
+        f"Growth 1x -> 10x: peak RSS {100 * rss_growth:+.1f}%, peak traced allocations {100 * traced_growth:+.1f}%",
+    ]
+    record["memory"] = {"1x": small_mem, "10x": large_mem}
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen sections and write the Markdown results and the JSON record."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer episodes and repeats")
+    parser.add_argument("--sections", default="collection,loading,memory", help="comma-separated subset")
+    parser.add_argument("--collection", default=",".join(COLLECTION), help=f"experts from {list(COLLECTION)}")
+    parser.add_argument("--repeats", type=int, default=0, help="repeats per comparison (default 5, --quick 2)")
+    parser.add_argument("--collect-episodes", type=int, default=0, help="episodes per env and run in collection")
+    parser.add_argument("--episodes", type=int, default=0, help="BossLevel episodes to load (default 40)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/data.md"))
-    args = parser.parse_args()
-    repeats = 1 if args.quick else 3
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 5)
+    collect_episodes_per_env = args.collect_episodes or (4 if args.quick else 12)
+    episodes = args.episodes or (20 if args.quick else 40)
+    sections = set(filter(None, args.sections.split(",")))
+    command = "python benchmarks/data.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    record: dict[str, Any] = {"command": command.strip(), "load_average_start": load_average(), "collection": {}}
     lines = [
         "# Data benchmarks",
         "",
-        f"Command: `.venv/bin/python benchmarks/data.py{' --quick' if args.quick else ''}`",
+        f"Command: `{command.strip()}` ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Machine: {os.cpu_count()} CPU cores, shared with other jobs; load average (1, 5, 15 min) at the start "
+        f"{record['load_average_start']}; {repeats} repeats per comparison, sides interleaved.",
         "",
     ]
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    lines += [
-        f"Machine: {os.cpu_count()} CPU cores, shared (load average at start {load}); medians of {repeats} repeats.",
-        "",
-    ]
-
-    lines += ["## Collection throughput (steady state, spawn workers)", ""]
-    lines += ["| expert | image | 1 worker steps/s | 2 workers steps/s | speedup |", "|---|---|---:|---:|---:|"]
-    for label, env_ids, episodes, size in (
-        (
-            "BabyAI bot (BossLevel, GoToObjMaze)",
-            ["babyai:BossLevel", "babyai:GoToObjMaze"],
-            6 if args.quick else 12,
-            64,
-        ),
-        (
-            "Meta-World scripted (reach, drawer-open)",
-            ["metaworld:reach-v3", "metaworld:drawer-open-v3"],
-            2 if args.quick else 4,
-            64,
-        ),
-    ):
-        rates = {
-            w: statistics.median(collection_rate(env_ids, w, episodes, size) for _ in range(repeats)) for w in (1, 2)
-        }
-        lines.append(f"| {label} | {size} px | {rates[1]:.0f} | {rates[2]:.0f} | {rates[2] / rates[1]:.2f}x |")
-        print(lines[-1], flush=True)
-
+    if "collection" in sections:
+        experts = list(filter(None, args.collection.split(",")))
+        lines += collection_section(experts, collect_episodes_per_env, repeats, record)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
-        episodes = 20 if args.quick else 40
-        small = build_dataset(root / "small", "babyai:BossLevel", episodes)
-        exported = export_minari(small, "bench/bosslevel-v0")
-        ours = statistics.median(gea_window_rate(small)[0] for _ in range(repeats))
-        windows = gea_window_rate(small)[1]
-        sequential = statistics.median(minari_window_rate(exported, windows, True) for _ in range(repeats))
-        shuffled = statistics.median(minari_window_rate(exported, windows // 20, False) for _ in range(repeats))
-        lines += ["", "## Window loading (context 3, 64 px images decoded, actions)", ""]
-        lines += [f"Same {episodes} BabyAI BossLevel expert episodes ({windows} windows).", ""]
-        lines += ["| reader | windows/s |", "|---|---:|"]
-        lines += [
-            f"| gea WindowDataset (Parquet, PNG; block-shuffled windows) | {ours:.0f} |",
-            f"| Minari 0.5.3 (HDF5, raw uint8): one random window per sampled episode | {shuffled:.0f} |",
-            f"| Minari 0.5.3 (HDF5, raw uint8): every window of each sampled episode, in order | {sequential:.0f} |",
-        ]
-        lines += [
-            "",
-            f"Ratio vs independent windows: {ours / shuffled:.1f}x; vs in-order windows of sampled episodes: "
-            f"{ours / sequential:.2f}x",
-            "",
-        ]
-        print("\n".join(lines[-8:]), flush=True)
-
-        large = build_dataset(root / "large", "babyai:BossLevel", episodes, repeat=10)
-        small_mem, large_mem = reader_peak_memory(small), reader_peak_memory(large)
-        lines += ["## Reader peak memory (full pass, fresh process)", ""]
-        lines += [
-            "| dataset | windows | RSS after imports MiB | peak RSS MiB | peak traced allocations MiB |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for name, (base, peak, traced, count) in (("1x", small_mem), ("10x", large_mem)):
-            lines.append(f"| {name} | {count} | {base / 1024:.0f} | {peak / 1024:.0f} | {traced / 1024:.1f} |")
-        rss_growth = large_mem[1] / small_mem[1] - 1
-        traced_growth = large_mem[2] / small_mem[2] - 1
-        lines += [
-            "",
-            f"Growth 1x -> 10x: peak RSS {100 * rss_growth:+.1f}%, peak traced allocations {100 * traced_growth:+.1f}%",
-            "",
-        ]
-        print("\n".join(lines[-7:]), flush=True)
-    lines += [f"Load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}", ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+        collected = collect_episodes("babyai:BossLevel", episodes) if sections & {"loading", "memory"} else []
+        if "loading" in sections:
+            lines += loading_section(root, collected, repeats, record)
+        if "memory" in sections:
+            lines += memory_section(root, collected, record)
+    record["load_average_end"] = load_average()
+    lines += ["", f"Load average at the end: {record['load_average_end']}", ""]
+    sidecar = write_results(args.out, "\n".join(lines), record)
+    print(f"wrote {args.out} and {sidecar}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("LP_NUM_THREADS", "0")  # llvmpipe renders in the calling thread: one core per process
 
 import numpy as np
+from _bench import write_results
 from PIL import Image
 
 import gea.envs
@@ -294,6 +295,7 @@ class GeaRunner:
 
     def __init__(self, env: Any, seed: int) -> None:
         self.env = env
+        self.steps = 0
         env.reset(seed=seed)
 
     def run(self, actions: list[Any]) -> float:
@@ -303,6 +305,7 @@ class GeaRunner:
             _, _, terminated, truncated, _ = self.env.step(action)
             if terminated or truncated:
                 self.env.reset()
+        self.steps += len(actions)
         return time.perf_counter() - start
 
 
@@ -311,6 +314,7 @@ class RawRunner:
 
     def __init__(self, raw: RawLoop, seed: int) -> None:
         self.raw = raw
+        self.steps = 0
         raw.reset(seed)
 
     def run(self, actions: list[Any]) -> float:
@@ -320,6 +324,7 @@ class RawRunner:
             _, done = self.raw.step(action)
             if done:
                 self.raw.reset(None)
+        self.steps += len(actions)
         return time.perf_counter() - start
 
 
@@ -328,6 +333,7 @@ class SequentialRunner:
 
     def __init__(self, envs: list[Any], seed: int) -> None:
         self.envs = envs
+        self.steps = 0
         for index, env in enumerate(envs):
             env.reset(seed=seed + index)
 
@@ -339,6 +345,7 @@ class SequentialRunner:
                 _, _, terminated, truncated, _ = env.step(action)
                 if terminated or truncated:
                     env.reset()
+        self.steps += len(actions) * len(self.envs)
         return time.perf_counter() - start
 
     def close(self) -> None:
@@ -352,6 +359,7 @@ class VectorRunner:
 
     def __init__(self, envs: Any, seed: int) -> None:
         self.envs = envs
+        self.steps = 0
         envs.reset(seed=seed)
 
     def run(self, actions: list[Any]) -> float:
@@ -359,6 +367,24 @@ class VectorRunner:
         start = time.perf_counter()
         for action in actions:
             self.envs.step(action)
+        self.steps += len(actions) * self.envs.num_envs
+        return time.perf_counter() - start
+
+
+class EnvPoolRunner:
+    """Steps an EnvPool batch (its Gymnasium API; episodes restart by themselves) with one action array per step."""
+
+    def __init__(self, pool: Any, seed: int) -> None:
+        self.pool = pool
+        self.steps = 0
+        pool.reset()
+
+    def run(self, actions: list[Any]) -> float:
+        """Seconds taken by ``actions`` (each a list with one action per env)."""
+        start = time.perf_counter()
+        for action in actions:
+            self.pool.step(np.asarray(action, np.int32))
+        self.steps += sum(len(action) for action in actions)
         return time.perf_counter() - start
 
 
@@ -390,6 +416,7 @@ class OverheadResult:
     ratio: float
     adapter_ratio: float
     ratios: list[float]
+    side_steps: dict[str, int]
 
 
 def measure_overhead(case: Case, steps: int, repeats: int, chunk: int) -> OverheadResult:
@@ -406,6 +433,8 @@ def measure_overhead(case: Case, steps: int, repeats: int, chunk: int) -> Overhe
     actions = random_actions(case.env_id, steps)
     runners = [GeaRunner(env, 0), GeaRunner(adapter, 0), RawRunner(raw, 0)]
     interleaved(runners, actions[: max(10, steps // 10)], chunk)  # warm-up
+    for runner in runners:
+        runner.steps = 0
     runs: list[list[float]] = [[], [], []]
     for _ in range(repeats):
         for column, seconds in zip(runs, interleaved(runners, actions, chunk), strict=True):
@@ -425,6 +454,7 @@ def measure_overhead(case: Case, steps: int, repeats: int, chunk: int) -> Overhe
         statistics.median(ratios),
         statistics.median(adapter_ratios),
         ratios,
+        {"gea": runners[0].steps, "adapter": runners[1].steps, "raw": runners[2].steps},
     )
 
 
@@ -479,6 +509,7 @@ class VectorResult:
     speedup: float
     speedups: list[float]
     ceiling: float
+    side_steps: dict[str, int]
 
 
 def measure_vector(
@@ -494,6 +525,7 @@ def measure_vector(
     flat = random_actions(env_id, num_envs * steps)
     actions = [flat[begin : begin + num_envs] for begin in range(0, len(flat), num_envs)]
     interleaved([single, vector], actions[:10], chunk)  # warm-up
+    single.steps = vector.steps = 0
     single_runs, vector_runs, ceilings = [], [], []
     for _ in range(repeats):
         single_time, vector_time = interleaved([single, vector], actions, chunk)
@@ -513,7 +545,111 @@ def measure_vector(
         statistics.median(speedups),
         speedups,
         statistics.median(ceilings),
+        {"single": single.steps, "vector": vector.steps},
     )
+
+
+# name -> (gea env id, EnvPool task id, EnvPool options that make the same observation and dynamics, step scale)
+ENVPOOL_CASES: dict[str, tuple[str, str, dict[str, Any], float]] = {
+    "atari": (
+        "atari:Pong",
+        "Pong-v5",
+        {
+            "img_height": IMAGE,
+            "img_width": IMAGE,
+            "gray_scale": False,
+            "stack_num": 1,
+            "frame_skip": 4,
+            "repeat_action_probability": 0.25,
+            "noop_max": 1,
+            "use_fire_reset": False,
+            "episodic_life": False,
+            "reward_clip": False,
+        },
+        5.0,
+    ),
+    "procgen": ("procgen:coinrun", "CoinrunEasy-v0", {}, 20.0),
+}
+
+
+@dataclass
+class EnvPoolResult:
+    """Env-steps/s of ``num_envs`` envs: gea (one env, or ``make_vec`` with workers) vs EnvPool; medians."""
+
+    name: str
+    env_id: str
+    task: str
+    num_envs: int
+    gea_side: str
+    envpool_call: str
+    steps: int
+    gea_sps: float
+    envpool_sps: float
+    ratio: float
+    ratios: list[float]
+    side_steps: dict[str, int]
+
+
+def envpool_unavailable() -> str | None:
+    """Why EnvPool cannot run here, or ``None``."""
+    try:
+        import envpool  # noqa: F401
+    except ImportError as error:
+        return f"envpool not importable: {error}"
+    return None
+
+
+def measure_envpool(name: str, num_envs: int, num_workers: int, steps: int, repeats: int, chunk: int) -> EnvPoolResult:
+    """gea vs EnvPool on the same game, image size and random actions, interleaved in chunks; env-steps/s.
+
+    One env: ``gea.envs.make`` vs ``envpool.make_gymnasium(task, num_envs=1, batch_size=1, num_threads=1)``.
+    Several: ``make_vec(..., num_workers)`` vs ``envpool.make_gymnasium(task, num_envs=n, num_threads=num_workers)``
+    (EnvPool's own C++ thread pool, as its users run it). ``steps`` vector steps per side and repeat.
+    """
+    import envpool
+
+    env_id, task, options, _ = ENVPOOL_CASES[name]
+    threads = 1 if num_envs == 1 else num_workers
+    pool = envpool.make_gymnasium(task, num_envs=num_envs, batch_size=num_envs, num_threads=threads, seed=0, **options)
+    call = f"envpool.make_gymnasium({task!r}, num_envs={num_envs}, batch_size={num_envs}, num_threads={threads}"
+    call += "".join(f", {key}={value!r}" for key, value in options.items()) + ")"
+    if num_envs == 1:
+        ours: Any = GeaRunner(gea.envs.make(env_id, image_size=IMAGE), 0)
+        side = f"gea.envs.make({env_id!r}, image_size={IMAGE})"
+    else:
+        ours = VectorRunner(make_vec(env_id, num_envs, num_workers=num_workers, image_size=IMAGE), 0)
+        side = f"make_vec({env_id!r}, {num_envs}, num_workers={num_workers}, image_size={IMAGE})"
+    flat = random_actions(env_id, num_envs * steps)
+    actions = [flat[begin : begin + num_envs] for begin in range(0, len(flat), num_envs)]
+    gea_actions = [step[0] for step in actions] if num_envs == 1 else actions
+    runners = [ours, EnvPoolRunner(pool, 0)]
+    warm = max(10, steps // 10)
+    interleaved_pairs(runners, [gea_actions[:warm], actions[:warm]], chunk)
+    for runner in runners:
+        runner.steps = 0
+    gea_runs, pool_runs = [], []
+    for _ in range(repeats):
+        gea_time, pool_time = interleaved_pairs(runners, [gea_actions, actions], chunk)
+        gea_runs.append(num_envs * steps / gea_time)
+        pool_runs.append(num_envs * steps / pool_time)
+    (ours.env if num_envs == 1 else ours.envs).close()
+    pool.close()
+    ratios = [g / p for g, p in zip(gea_runs, pool_runs, strict=True)]
+    return EnvPoolResult(
+        name, env_id, task, num_envs, side, call, num_envs * steps,
+        statistics.median(gea_runs), statistics.median(pool_runs), statistics.median(ratios), ratios,
+        {"gea": runners[0].steps, "envpool": runners[1].steps},
+    )  # fmt: skip
+
+
+def interleaved_pairs(runners: list[Any], actions: list[list[Any]], chunk: int) -> list[float]:
+    """Like ``interleaved``, but each runner takes its own form of the same actions (``actions[i]`` for runner i)."""
+    seconds = [0.0] * len(runners)
+    for index, begin in enumerate(range(0, len(actions[0]), chunk)):
+        for offset in range(len(runners)):
+            which = (index + offset) % len(runners)
+            seconds[which] += runners[which].run(actions[which][begin : begin + chunk])
+    return seconds
 
 
 def machine_info() -> list[str]:
@@ -542,6 +678,8 @@ def report(
     overhead: list[OverheadResult],
     skipped: dict[str, str],
     vector: list[VectorResult],
+    envpool: list[EnvPoolResult],
+    envpool_skipped: str | None,
     args: argparse.Namespace,
     info: list[str],
 ) -> str:
@@ -609,6 +747,33 @@ def report(
             f"| `{v.env_id}` | {kwargs} | {v.num_envs} | {v.num_workers} | {v.single_sps:,.0f} | {v.vector_sps:,.0f} "
             f"| {v.speedup:.2f}x | {per_repeat} | {v.ceiling:.2f}x | {verdict} |"
         )
+    lines += [
+        "",
+        "## Reference: EnvPool (C++ batched envs) on the same games",
+        "",
+        "EnvPool is what the field uses for fast Atari and Procgen stepping. Both sides make 64x64 RGB observations",
+        "and take the same random actions for the same env steps, in turns of chunks as above. Atari: Pong with frame",
+        "skip 4, sticky actions 0.25, the minimal action set, no frame stacking, no episodic life or reward clipping",
+        "(gea's Atari settings); EnvPool resizes with `cv2.INTER_AREA` after max-pooling the last two frames, gea with",
+        "PIL bilinear on the last frame. Procgen: CoinRun, easy distribution (EnvPool's `CoinrunEasy-v0`). One env:",
+        "`gea.envs.make` vs EnvPool with one thread; several envs: `make_vec` with worker processes vs EnvPool's own",
+        "thread pool with as many threads (EnvPool's usual call). Ratio gea/EnvPool: median of per-repeat ratios.",
+        "",
+    ]
+    if envpool_skipped:
+        lines.append(f"Skipped: {envpool_skipped}.")
+    else:
+        lines += [
+            "| game | envs | gea side | EnvPool call | env steps per repeat | gea env-steps/s | EnvPool env-steps/s "
+            "| ratio gea/EnvPool (median) | per repeat |",
+            "|---|---:|---|---|---:|---:|---:|---:|---|",
+        ]
+        for e in envpool:
+            per_repeat = ", ".join(f"{x:.2f}" for x in e.ratios)
+            lines.append(
+                f"| {e.name} | {e.num_envs} | `{e.gea_side}` | `{e.envpool_call}` | {e.steps:,} | {e.gea_sps:,.0f} "
+                f"| {e.envpool_sps:,.0f} | {e.ratio:.2f}x | {per_repeat} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -625,6 +790,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--vector-envs", default="8,32", help="comma-separated env counts for the vector table")
     parser.add_argument("--vector-workers", type=int, default=2, help="worker processes for make_vec")
+    parser.add_argument(
+        "--envpool", default="atari,procgen", help=f"EnvPool reference games from {list(ENVPOOL_CASES)}"
+    )
+    parser.add_argument("--envpool-envs", default="1,8,32", help="comma-separated env counts for the EnvPool table")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=50, help="steps per side before switching sides")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -662,8 +831,33 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             vector.append(vec)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report(overhead, skipped, vector, args, info))
+    envpool: list[EnvPoolResult] = []
+    envpool_skipped = envpool_unavailable() if args.envpool else None
+    for name in filter(None, [] if envpool_skipped else args.envpool.split(",")):
+        scale = ENVPOOL_CASES[name][3]
+        for num_envs in (int(count) for count in args.envpool_envs.split(",")):
+            if num_envs == 1:
+                steps, chunk = round(args.steps * scale), max(5, round(args.chunk * scale))
+            else:
+                steps = max(VECTOR_TURNS, round(args.vector_env_steps * scale / 4 / num_envs))
+                chunk = max(1, steps // VECTOR_TURNS)
+            result = measure_envpool(name, num_envs, args.vector_workers, steps, args.repeats, chunk)
+            print(
+                f"envpool {name} x{num_envs}: gea {result.gea_sps:,.0f}, EnvPool {result.envpool_sps:,.0f} "
+                f"env-steps/s, ratio {result.ratio:.2f}",
+                flush=True,
+            )
+            envpool.append(result)
+    text = report(overhead, skipped, vector, envpool, envpool_skipped, args, info)
+    record = {
+        "command": f"python benchmarks/{Path(__file__).name} {' '.join(argv if argv is not None else sys.argv[1:])}",
+        "overhead": [vars(result) for result in overhead],
+        "skipped": skipped,
+        "vector": [vars(result) for result in vector],
+        "envpool": [vars(result) for result in envpool],
+        "envpool_skipped": envpool_skipped,
+    }
+    write_results(args.output, text, record)
     print(f"wrote {args.output}")
 
 

@@ -3,11 +3,12 @@
 Both sides run the tiny default model (LLaVA-OneVision class), batch 8 envs of mixed embodiments
 (BabyAI discrete names + Meta-World continuous codes), context c = 3, greedy decoding, and produce the
 same thing per step: env actions, token ids, summed log-prob and value. The ``generate`` side is what one
-writes with stock transformers: build the prompt embeddings (all c images encoded each step), call
-``model.generate(inputs_embeds=..., logits_processor=[ConstraintLogitsProcessor])`` with
-``output_scores``/``output_hidden_states`` for log-prob and value. ``act`` adds per-env visual-feature
-caching across steps, KV reuse of the prompt header (description, actions, instruction), a prebuilt SDPA
-mask and a lean KV-cache decode loop. The two are checked to emit identical tokens.
+writes with stock transformers: keep each env's last c visual features (only the newest image is encoded per
+step), build the prompt embeddings, call ``model.generate(inputs_embeds=...,
+logits_processor=[ConstraintLogitsProcessor])`` with ``output_scores``/``output_hidden_states``, and take the
+log-probs from ``model.compute_transition_scores``. ``act`` adds KV reuse of the prompt header (description,
+actions, instruction), a prebuilt SDPA mask and a lean KV-cache decode loop. The two are checked to emit
+identical tokens.
 
 Throughput: ``--repeats`` fresh processes, each running both sides on one model step by step in
 alternating order, so both see the same (shared, noisy) machine load; medians are reported. Peak memory:
@@ -24,7 +25,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _bench import load_average, median_spread, paired_ratios, side_order, write_results
 
 RESULTS = Path(__file__).parent / "results" / "policy.md"
 ENV_IDS = ("babyai:GoToRedBall", "metaworld:reach-v3")
@@ -55,11 +56,18 @@ def observations(step: int, batch: int) -> list[dict[str, Any]]:
 
 
 class GenerateBaseline:
-    """One env step per call, done with ``model.generate`` and a ``ConstraintLogitsProcessor``."""
+    """One env step per call, done with ``model.generate`` and a ``ConstraintLogitsProcessor``.
+
+    Written the way a transformers user would: each env's window keeps the visual features of its last c images
+    (only the newest image is encoded each step), the prompt embeddings go to ``generate`` with
+    ``output_scores``/``output_hidden_states``, the chosen tokens' log-probs come from
+    ``model.compute_transition_scores(sequences, scores, normalize_logits=True)`` and the value from the prompt's
+    last hidden state.
+    """
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
-        self.windows: list[list[tuple[np.ndarray, list[int]]]] = []
+        self.windows: list[list[tuple[torch.Tensor, list[int]]]] = []
 
     @torch.inference_mode()
     def act(
@@ -74,24 +82,22 @@ class GenerateBaseline:
         specs = [spec(env_id) for env_id in env_ids]
         while len(self.windows) < len(rows):
             self.windows.append([])
-        records = []
+        newest = backbone.image_features(torch.from_numpy(np.stack([row["image"] for row in rows])))
+        records, per_row = [], []
         for index, (row, env_spec) in enumerate(zip(rows, specs, strict=True)):
             window = self.windows[index]
-            window.append((row["image"], []))
+            window.append((newest[index], []))
             del window[: -policy.config.context]
             records.append(
                 PromptRecord(
                     env_spec.id,
                     policy.task_index(env_spec.id),
                     policy.prompts.header_ids(env_spec, row["instruction"]),
-                    np.stack([image for image, _ in window]),
+                    np.zeros((len(window), 1, 1, 3), np.uint8),  # images enter as features below
                     [ids for _, ids in window[:-1]],
                 )
             )
-        images = torch.from_numpy(np.concatenate([record.images for record in records]))
-        features = backbone.image_features(images)
-        counts = [len(record.images) for record in records]
-        per_row = [chunk.reshape(-1, features.shape[-1]) for chunk in torch.split(features, counts)]
+            per_row.append(torch.cat([features for features, _ in window]))
         tokens = policy.prompts.batch(records, policy.device)
         embeds = policy._embed_prompts(tokens, torch.cat(per_row))
         end_id = policy.prompts.pad_id
@@ -111,16 +117,11 @@ class GenerateBaseline:
             return_dict_in_generate=True,
         )
         generated = out.sequences
-        token_ids: list[list[int]] = []
-        log_prob = torch.zeros(len(rows))
-        for row in range(len(rows)):
-            ids: list[int] = []
-            for position, token in enumerate(generated[row].tolist()):
-                if token == end_id:
-                    break
-                ids.append(token)
-                log_prob[row] += torch.log_softmax(out.scores[position][row], -1)[token]
-            token_ids.append(ids)
+        ended = (generated == end_id).cumsum(-1) > 0
+        chosen = backbone.model.compute_transition_scores(generated, out.scores, normalize_logits=True)
+        log_prob = chosen.masked_fill(ended, 0.0).sum(-1)
+        token_ids = [ids[: ids.index(end_id)] if end_id in ids else ids for ids in generated.tolist()]
+        for row, ids in enumerate(token_ids):
             self.windows[row][-1] = (self.windows[row][-1][0], ids)
         last = out.hidden_states[0][-1][:, -1]
         visual_mean = torch.stack([chunk.mean(0) for chunk in per_row])
@@ -178,13 +179,15 @@ def run_interleaved(batch: int, context: int, steps: int, threads: int) -> dict[
     elapsed = dict.fromkeys(sides, 0.0)
     tokens: dict[str, list[Any]] = {name: [] for name in sides}
     for step in range(steps):
-        for name in sorted(sides, reverse=step % 2 == 1):
+        for name in side_order(list(sides), step):
             start = time.perf_counter()
             tokens[name].append(sides[name](observations(step, batch)))
             elapsed[name] += time.perf_counter() - start
     return {
         "act": batch * steps / elapsed["act"],
         "generate": batch * steps / elapsed["generate"],
+        "actions": {name: sum(len(step) for step in tokens[name]) for name in sides},
+        "tokens": {name: sum(len(ids) for step in tokens[name] for ids in step) for name in sides},
         "same_tokens": tokens["act"] == tokens["generate"],
     }
 
@@ -200,61 +203,71 @@ def child(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_report(
-    args: argparse.Namespace, interleaved: list[dict[str, Any]], memory: dict[str, dict[str, Any]], path: Path
+    args: argparse.Namespace, interleaved: list[dict[str, Any]], memory: dict[str, dict[str, Any]], loads: list[str]
 ) -> str:
-    """Markdown summary of the medians, written to ``path``."""
-    ratios = [run["act"] / run["generate"] for run in interleaved]
+    """Markdown summary (medians and spread) written to ``args.output``, with the JSON record next to it."""
+    ratios = paired_ratios([run["act"] for run in interleaved], [run["generate"] for run in interleaved])
     same = all(run["same_tokens"] for run in interleaved) and memory["act"]["tokens"] == memory["generate"]["tokens"]
     rows = []
-    for key, side in (("act", "GEAPolicy.act"), ("generate", "HF generate + LogitsProcessor")):
-        rate = statistics.median(run[key] for run in interleaved)
-        per_repeat = ", ".join(f"{run[key]:.1f}" for run in interleaved)
+    for key, side in (("act", "`GEAPolicy.act`"), ("generate", "HF `generate` + `compute_transition_scores`")):
         gpu = memory[key]["gpu_peak_mib"]
         rows.append(
-            f"| {side} | {rate:.1f} | {per_repeat} | {memory[key]['actions_per_s']:.1f} | "
-            f"{memory[key]['peak_rss_mib']:.0f} | {'-' if gpu is None else f'{gpu:.0f}'} |"
+            f"| {side} | {median_spread([run[key] for run in interleaved], 1)} "
+            f"| {memory[key]['actions_per_s']:.1f} | {memory[key]['peak_rss_mib']:.0f} "
+            f"| {'-' if gpu is None else f'{gpu:.0f}'} |"
         )
     device = (
         torch.cuda.get_device_name()
         if torch.cuda.is_available()
         else f"CPU ({platform.processor() or platform.machine()})"
     )
+    work = interleaved[0]
     text = "\n".join(
         [
             "# GEA policy: `act()` vs Hugging Face `generate`",
             "",
             f"Command: `python benchmarks/policy.py --batch {args.batch} --context {args.context} "
-            f"--steps {args.steps} --repeats {args.repeats} --threads {args.threads}`",
+            f"--steps {args.steps} --repeats {args.repeats} --threads {args.threads}` ({time.strftime('%Y-%m-%d')})",
             "",
-            f"Tiny default model (LLaVA-OneVision class, SigLIP 2x64 + Qwen2 2x128), batch {args.batch} envs "
+            f"Tiny default model (`PolicyConfig()`, LLaVA-OneVision class), batch {args.batch} envs "
             f"({', '.join(ENV_IDS)} alternating), context c = {args.context}, greedy, {args.steps} env steps "
             f"per repeat after one warm-up step; torch threads = {args.threads}; both sides under "
-            f"`torch.inference_mode()`. Device: {device}; torch {torch.__version__}.",
+            f"`torch.inference_mode()`. Device: {device}; torch {torch.__version__}. Machine shared with other jobs; "
+            f"load average (1, 5, 15 min) at the start {loads[0]}, at the end {loads[1]}.",
+            "",
+            "Peer call (`GenerateBaseline` in the script): per step, encode only the newest image of each env "
+            "(`backbone.image_features`) and keep the features of the last c per env, build the prompt embeddings, "
+            "then `model.generate(inputs_embeds=..., attention_mask=..., logits_processor=[ConstraintLogitsProcessor], "
+            "max_new_tokens=..., do_sample=False, output_scores=True, output_hidden_states=True, "
+            "return_dict_in_generate=True)`; log-probs with `model.compute_transition_scores(sequences, scores, "
+            "normalize_logits=True)`; value from the prompt's last hidden state. `act` adds KV reuse of the prompt "
+            "header, a prebuilt SDPA mask and a lean KV-cache decode loop.",
             "",
             f"Throughput: {args.repeats} repeats, each a fresh process running both sides on the same model, "
-            "step by step in alternating order (both see the same machine load). Peak memory: one more "
-            "process per side running only that side (its throughput alone is in the 'alone' column).",
+            "step by step in alternating order (both see the same machine load). Each side emitted "
+            f"{work['actions']['act']} actions and {work['tokens']['act']} tokens per repeat (generate: "
+            f"{work['actions']['generate']} and {work['tokens']['generate']}). Peak memory: one more process per "
+            "side running only that side (its throughput alone in the 'alone' column).",
             "",
-            "| side | actions/s (median) | per repeat | alone | peak RSS MiB | GPU peak MiB |",
-            "|---|---|---|---|---|---|",
+            "| side | actions/s, median (min-max) over repeats | alone | peak RSS MiB | GPU peak MiB |",
+            "|---|---:|---:|---:|---:|",
             *rows,
             "",
-            f"Speed-up (median of per-repeat ratios): **{statistics.median(ratios):.2f}x** (goal >= 2x); "
-            f"per repeat: {', '.join(f'{ratio:.2f}' for ratio in ratios)}.",
+            f"Speed-up (median (min-max) of per-repeat ratios): **{median_spread(ratios, 2, 'x')}** (goal >= 2x).",
             f"Identical token ids from both sides: {'yes' if same else 'NO'}.",
             "",
             "Peak RSS is the whole process (Python, torch, transformers, the model); with a model this small it is",
-            "dominated by the libraries. The machine is shared with other jobs (load average about 10 on 2 cores",
-            "while this ran), so absolute numbers vary between runs; the per-repeat ratio is the stable figure.",
+            "dominated by the libraries.",
             "",
         ]
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    record = {"args": vars(args), "load_average": loads, "interleaved": interleaved, "ratios": ratios}
+    record["alone"] = {side: {k: v for k, v in run.items() if k != "tokens"} for side, run in memory.items()}
+    write_results(args.output, text, record)
     return text
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Parse arguments; as parent run both sides alternately and write the report, as child time one side."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=8)
@@ -264,7 +277,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--child", choices=("act", "generate", "both"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         if args.child == "both":
             print(json.dumps(run_interleaved(args.batch, args.context, args.steps, args.threads)))
@@ -272,13 +285,15 @@ def main() -> None:
             print(json.dumps(run_side(args.child, args.batch, args.context, args.steps, args.threads)))
         return
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    loads = [load_average()]
     interleaved = []
     for repeat in range(args.repeats):
         interleaved.append(child("both", args))
         run = interleaved[-1]
         print(f"repeat {repeat + 1}/{args.repeats}: act {run['act']:.1f}, generate {run['generate']:.1f}", flush=True)
     memory = {side: child(side, args) for side in ("act", "generate")}
-    print(write_report(args, interleaved, memory, args.output))
+    loads.append(load_average())
+    print(write_report(args, interleaved, memory, loads))
 
 
 if __name__ == "__main__":

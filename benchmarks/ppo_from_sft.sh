@@ -17,7 +17,7 @@ gea sft data.paths=["$OUT/data"] batch_size=16 optim.lr=1e-3 optim.warmup_fracti
   cpu_threads=1 save_every=0 log_every=20 steps=60 out_dir="$OUT/sft"
 
 # PPO from that checkpoint: full fine-tuning, no joint SFT term (so any gain comes from the environment's reward).
-gea ppo ppo_recipe@_global_=gea policy.path="$OUT/sft/policy" policy.lora=false envs=[$TASK] +env_kwargs.view=agent \
+gea ppo ppo_recipe@_global_=gea policy.path="$OUT/sft/policy" policy.lora.enabled=false envs=[$TASK] +env_kwargs.view=agent \
   asynchronous=false num_envs=8 rollout_steps=64 epochs=4 minibatches=4 lr=3e-4 entropy_coef=1e-3 gamma=0.99 \
   sft.weight=0 total_steps=10240 seed=0 threads=1 out_dir="$OUT/ppo"
 

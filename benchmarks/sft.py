@@ -6,10 +6,13 @@ the same episode datasets (BabyAI bot + Meta-World scripted by default), c = 3, 
 (``SFTModel``: summed cross-entropy on the action tokens, divided by their count), AdamW, cosine schedule with
 warmup, clipping at 1.0, batch ``--batch`` windows per step, one process, ``--threads`` torch threads. The HF side
 gets the windows through a ``torch.utils.data.IterableDataset`` over the same ``WindowDataset`` and the collator as
-its ``data_collator``; its model returns ``{"loss": ...}``. Timing covers ``--steps`` optimizer steps after
-``--warmup`` steps, measured by wall clock between step ends (a ``TrainerCallback`` on the HF side). Sides
-alternate ``--repeats`` times (the machine may be shared); medians are reported in
-``benchmarks/results/sft.md``.
+its ``data_collator``; its model returns ``{"loss": ...}``. The gea side runs ``SFTTrainer.train()``, the loop
+``gea sft`` runs. Both log every 10 steps to TensorBoard and show their progress bars (each library's defaults), and
+save no checkpoint in the timed steps. Timing covers ``--steps`` optimizer steps after ``--warmup`` steps, by wall
+clock between step ends taken inside each loop (a wrapper around ``SFTTrainer.update``; a ``TrainerCallback`` on the
+HF side). Sides alternate (gea, HF, HF, gea, ...) ``--repeats`` times; medians and spreads of the per-repeat ratios
+are reported in ``benchmarks/results/sft.md`` (and ``sft.json``, with the samples and action tokens of every timed
+step of both sides).
 
     python benchmarks/sft.py                                  # collects small datasets into a temporary folder
     python benchmarks/sft.py --data /data/babyai /data/mw --batch 16 --steps 30 --repeats 3
@@ -19,15 +22,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from _bench import load_average, median_spread, paired_ratios, side_order, write_results
 from torch import nn
 
 from gea.rollouts.collect import CollectConfig, collect
@@ -38,18 +42,24 @@ from gea.train.sft.config import DataConfig, OptimConfig, SFTConfig
 from gea.train.sft.trainer import SFTTrainer
 
 RESULTS = Path(__file__).parent / "results" / "sft.md"
+LOG_EVERY = 10
+"""Optimizer steps between logged metrics on both sides (gea's default ``log_every``)."""
 
 
-def make_datasets(root: Path) -> list[str]:
-    """Small real expert datasets: BabyAI bot and Meta-World scripted episodes."""
+def make_datasets(root: Path, episodes: int) -> list[str]:
+    """Small real expert datasets: ``episodes`` BabyAI bot episodes and a tenth as many Meta-World scripted ones."""
     common = {"num_envs": 0, "image_size": 64, "progress": False}
-    collect(CollectConfig(envs=["babyai:GoToRedBallNoDists"], episodes_per_task=60, out=str(root / "babyai"), **common))
-    collect(CollectConfig(envs=["metaworld:reach-v3"], episodes_per_task=6, out=str(root / "mw"), **common))
-    return [str(root / "babyai"), str(root / "mw")]
+    babyai, metaworld = str(root / "babyai"), str(root / "mw")
+    collect(CollectConfig(envs=["babyai:GoToRedBallNoDists"], episodes_per_task=episodes, out=babyai, **common))
+    collect(
+        CollectConfig(envs=["metaworld:reach-v3"], episodes_per_task=max(1, episodes // 10), out=metaworld, **common)
+    )
+    return [babyai, metaworld]
 
 
 def make_trainer(paths: list[str], batch: int, total_steps: int, out: Path) -> SFTTrainer:
-    """A single-process ``SFTTrainer`` (the gea side; its model and collator also serve the HF side)."""
+    """A single-process ``SFTTrainer`` with its default logging (the gea side; its model and collator also serve
+    the HF side)."""
     config = SFTConfig(
         data=DataConfig(paths=paths),
         optim=OptimConfig(lr=1e-4, warmup_fraction=0.1, grad_clip=1.0),
@@ -58,20 +68,38 @@ def make_trainer(paths: list[str], batch: int, total_steps: int, out: Path) -> S
         device="cpu",
         out_dir=str(out),
         save_every=0,
-        progress=False,
+        log_every=LOG_EVERY,
     )
     return SFTTrainer(config, DistributedContext())
 
 
-def time_gea(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> float:
-    """Samples/s of the gea loop body (``next_batches`` + ``update``, what ``SFTTrainer.train`` runs per step)."""
+@dataclass
+class Run:
+    """Samples/s over the timed steps, and the samples and action tokens each timed step trained on."""
+
+    samples_per_s: float
+    samples: list[int]
+    tokens: list[int]
+
+
+def time_gea(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> Run:
+    """``SFTTrainer.train()`` (the loop ``gea sft`` runs), clocked at the end of every optimizer step."""
     trainer = make_trainer(paths, batch, warmup + steps, out)
-    for _ in range(warmup):
-        trainer.update(trainer.next_batches())
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.update(trainer.next_batches())
-    return steps * batch / (time.perf_counter() - start)
+    update = trainer.update
+    ends: list[float] = []
+    samples: list[int] = []
+    tokens: list[int] = []
+
+    def clocked_update(batches: list[Any]) -> float:
+        norm = update(batches)
+        ends.append(time.perf_counter())
+        samples.append(sum(len(part.embodiments) for part in batches))
+        tokens.append(sum(part.num_action_tokens for part in batches))
+        return norm
+
+    trainer.update = clocked_update  # type: ignore[method-assign]
+    trainer.train()
+    return Run(steps * batch / (ends[warmup + steps - 1] - ends[warmup - 1]), samples[warmup:], tokens[warmup:])
 
 
 class _Windows(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -90,6 +118,8 @@ class _LossModel(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.samples: list[int] = []
+        self.tokens: list[int] = []
 
     def forward(
         self,
@@ -101,11 +131,13 @@ class _LossModel(nn.Module):
         image_valid: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
         loss_sum, correct, _ = self.model(ids, image_mask, attention_mask, labels, images, image_valid)
+        self.samples.append(len(ids))
+        self.tokens.append(correct.numel())
         return {"loss": loss_sum / max(1, correct.numel())}
 
 
-def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> float:
-    """Samples/s of ``transformers.Trainer`` on the same model, windows, collation and batch."""
+def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> Run:
+    """``transformers.Trainer`` on the same model, windows, collation and batch, clocked by ``on_step_end``."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     trainer = make_trainer(paths, batch, warmup + steps, out)
@@ -137,67 +169,94 @@ def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) ->
         lr_scheduler_type="cosine",
         max_grad_norm=1.0,
         weight_decay=0.0,
-        logging_steps=10_000,
+        logging_steps=LOG_EVERY,
+        report_to=["tensorboard"],
         save_strategy="no",
-        report_to=[],
         use_cpu=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        disable_tqdm=True,
     )
+    model = _LossModel(trainer.model)
     hf = Trainer(
-        model=_LossModel(trainer.model),
+        model=model,
         args=arguments,
         train_dataset=_Windows(trainer.reader),
         data_collator=collate,
         callbacks=[StepClock()],
     )
     hf.train()
-    return steps * batch / (ends[warmup + steps - 1] - ends[warmup - 1])
+    rate = steps * batch / (ends[warmup + steps - 1] - ends[warmup - 1])
+    return Run(rate, model.samples[warmup : warmup + steps], model.tokens[warmup : warmup + steps])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run both sides alternately and write the results table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", default=None, help="episode dataset folders (default: collect small ones)")
+    parser.add_argument("--episodes", type=int, default=60, help="BabyAI episodes to collect without --data")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    loads = [load_average()]
+    sides = {"gea": time_gea, "hf": time_hf}
+    runs: dict[str, list[Run]] = {"gea": [], "hf": []}
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        paths = args.data or make_datasets(root / "data")
-        gea_rates, hf_rates = [], []
+        paths = args.data or make_datasets(root / "data", args.episodes)
         for repeat in range(args.repeats):
-            gea_rates.append(time_gea(paths, args.batch, args.warmup, args.steps, root / f"gea{repeat}"))
-            hf_rates.append(time_hf(paths, args.batch, args.warmup, args.steps, root / f"hf{repeat}"))
-            print(f"repeat {repeat}: gea {gea_rates[-1]:.1f} samples/s, HF Trainer {hf_rates[-1]:.1f} samples/s")
-    gea_median, hf_median = statistics.median(gea_rates), statistics.median(hf_rates)
-    command = "python benchmarks/sft.py " + " ".join(sys.argv[1:])
+            for name in side_order(list(sides), repeat):
+                runs[name].append(sides[name](paths, args.batch, args.warmup, args.steps, root / f"{name}{repeat}"))
+            print(
+                f"repeat {repeat}: gea {runs['gea'][-1].samples_per_s:.1f} samples/s, "
+                f"HF Trainer {runs['hf'][-1].samples_per_s:.1f} samples/s",
+                flush=True,
+            )
+    loads.append(load_average())
+    rates = {name: [run.samples_per_s for run in side_runs] for name, side_runs in runs.items()}
+    ratios = paired_ratios(rates["gea"], rates["hf"])
+    same_work = all(g.tokens == h.tokens and g.samples == h.samples for g, h in zip(runs["gea"], runs["hf"]))
+    command = "python benchmarks/sft.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# SFT training speed: gea sft loop vs Hugging Face Trainer",
         "",
-        f"Command: `{command.strip()}`",
+        f"Command: `{command.strip()}` ({time.strftime('%Y-%m-%d')})",
         "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, CPU, "
-        "shared with other jobs (sides alternate; medians).",
-        f"Model: tiny GEA policy (LLaVA-OneVision class), c = 3, batch {args.batch} windows, "
-        f"{args.steps} timed steps after {args.warmup} warmup steps, {args.repeats} repeats.",
+        f"shared with other jobs; load average (1, 5, 15 min) at the start {loads[0]}, at the end {loads[1]}.",
+        f"Model: tiny GEA policy (`PolicyConfig()`), c = 3, batch {args.batch} windows, {args.steps} timed steps after "
+        f"{args.warmup} warmup steps, {args.repeats} repeats; sides alternate (gea, HF, HF, gea, ...).",
         "",
-        "| side | samples/s (median) | runs |",
-        "|---|---|---|",
-        f"| gea sft loop | {gea_median:.1f} | {', '.join(f'{r:.1f}' for r in gea_rates)} |",
-        f"| HF Trainer | {hf_median:.1f} | {', '.join(f'{r:.1f}' for r in hf_rates)} |",
+        "gea: `SFTTrainer(SFTConfig(..., log_every=10, save_every=0), ...).train()` (its loop, progress bar and "
+        "TensorBoard as `gea sft` runs them). Peer: `Trainer(model, TrainingArguments(per_device_train_batch_size="
+        f"{args.batch}, max_steps=..., learning_rate=1e-4, warmup_steps=0.1, lr_scheduler_type='cosine', "
+        "max_grad_norm=1.0, logging_steps=10, report_to=['tensorboard'], save_strategy='no', use_cpu=True, "
+        "remove_unused_columns=False), train_dataset=<the same WindowDataset>, data_collator=<the same "
+        "SFTCollator>).train()`. Both clocked from the end of the last warmup step to the end of the last step "
+        "(gea: a wrapper around `SFTTrainer.update`; HF: a `TrainerCallback.on_step_end`).",
         "",
-        f"Speed-up: **{gea_median / hf_median:.2f}x** (target >= 1.0x).",
+        "| side | samples/s, median (min-max) | runs |",
+        "|---|---:|---|",
+        f"| gea sft loop | {median_spread(rates['gea'], 1)} | {', '.join(f'{r:.1f}' for r in rates['gea'])} |",
+        f"| HF Trainer | {median_spread(rates['hf'], 1)} | {', '.join(f'{r:.1f}' for r in rates['hf'])} |",
+        "",
+        f"Speed-up (median (min-max) of per-repeat ratios): **{median_spread(ratios, 2, 'x')}** (goal >= 1.1x).",
+        f"Same samples and action tokens in every timed step on both sides: {'yes' if same_work else 'NO'} "
+        f"({sum(runs['gea'][0].tokens):,} action tokens per timed run).",
         "",
     ]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines))
+    record = {
+        "args": {key: str(value) for key, value in vars(args).items()},
+        "load_average": loads,
+        "runs": {name: [vars(run) for run in side_runs] for name, side_runs in runs.items()},
+        "ratios": ratios,
+        "same_work": same_work,
+    }
+    write_results(args.output, "\n".join(lines), record)
     print("\n".join(lines))
 
 

@@ -15,7 +15,10 @@ from gea.errors import GEAError
 # command -> (module exposing ``main(argv) -> int``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("gea.commands.collect", "run experts across tasks and write an episode dataset (Hydra overrides)"),
-    "dataset": ("gea.commands.dataset", "verify, describe or convert an episode dataset (`dataset verify PATH`)"),
+    "dataset": (
+        "gea.commands.dataset",
+        "verify, repair, describe or convert an episode dataset (`dataset verify PATH`)",
+    ),
     "envs": ("gea.commands.envs", "list environments (`envs list`) or show one (`envs show ID`)"),
     "expert": ("gea.commands.expert", "train RL experts for games (`expert train ENV_ID`), list or convert them"),
     "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),

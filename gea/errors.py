@@ -28,3 +28,7 @@ class EnvWorkerError(GEAError, RuntimeError):
 
 class ConfigError(GEAError, ValueError):
     """A configuration file or override that does not fit its schema."""
+
+
+class DatasetError(GEAError, ValueError):
+    """An episode dataset folder that is missing, incomplete or corrupt."""

@@ -19,14 +19,15 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gea.config import load_job_config, save_config
+from gea.config import apply_overrides, load_job_config, save_config
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
 from gea.rollouts.suites import SuiteConfig, SuiteTask
+from gea.schema import option
 from gea.table import format_table
 
 MARKER = ".quickstart.json"
@@ -38,28 +39,32 @@ AGENT_LABELS = ("random", "expert", "sft", "sft+ppo")
 class CollectSection:
     """Expert data: episodes per task, step cap, worker processes."""
 
-    episodes_per_task: int = 24
-    max_episode_steps: int = 100
-    num_envs: int = 2
+    episodes_per_task: int = option(24, "expert episodes per task (a suite task's demos sets its own)", minimum=1)
+    max_episode_steps: int = option(100, "step limit of an expert episode", minimum=1)
+    num_envs: int = option(2, "collection worker processes (0: in this process)", minimum=0)
 
 
 @dataclass
 class TokenizerSection:
     """RVQ fitting steps (architecture: ``gea/configs/tokenizer/rvq_small.yaml``)."""
 
-    steps: int = 1000
+    steps: int = option(1000, "RVQ training steps", minimum=1)
 
 
 @dataclass
 class SFTSection:
     """SFT of the tiny policy on all collected domains at once."""
 
-    steps: int = 1200
-    batch_size: int = 16
-    lr: float = 1e-3
-    context: int = 1
-    visual_tokens: int = 16
-    action_tokenizer: str = "rvq"  # continuous actions: rvq (the fitted tokenizer) | uniform (256 bins per dimension)
+    steps: int = option(1200, "optimizer steps", minimum=1)
+    batch_size: int = option(16, "windows per step", minimum=1)
+    lr: float = option(1e-3, "peak learning rate", minimum=0)
+    context: int = option(1, "observations in the prompt", minimum=1)
+    visual_tokens: int = option(16, "visual tokens per observation", minimum=1)
+    continuous_tokenizer: str = option(
+        "rvq",
+        "continuous actions as rvq (the fitted tokenizer) or uniform (256 bins a dimension)",
+        choices=("rvq", "uniform"),
+    )
 
 
 @dataclass
@@ -67,16 +72,19 @@ class PPOSection:
     """A short PPO stage (GEA recipe: LoRA, joint SFT term) from the SFT policy on ``envs``.
 
     ``algo=success_sft`` fine-tunes on the policy's own successful rollouts instead (same rollout budget).
-    ``overrides``: further ``gea ppo`` settings, applied last (``'ppo.overrides=["policy.lora=false","epochs=4"]'``).
+    ``overrides``: further ``gea ppo`` settings, applied last, e.g.
+    ``'ppo.overrides=["policy.lora.enabled=false","epochs=4"]'``.
     """
 
-    algo: str = "ppo"
-    envs: list[str] = field(default_factory=lambda: ["babyai:GoToLocal"])
-    num_envs: int = 4
-    rollout_steps: int = 32
-    updates: int = 3
-    lr: float = 1e-4
-    overrides: list[str] = field(default_factory=list)
+    algo: str = option("ppo", "ppo, or success_sft (the same rollout budget)", choices=("ppo", "success_sft"))
+    envs: list[str] = option(factory=lambda: ["babyai:GoToLocal"], help="the suite tasks PPO trains on")
+    num_envs: int = option(4, "envs stepped together", minimum=1)
+    rollout_steps: int = option(32, "steps per env per rollout", minimum=1)
+    updates: int = option(3, "rollouts (and updates)", minimum=1)
+    lr: float = option(1e-4, "learning rate", minimum=0)
+    overrides: list[str] = option(
+        factory=list, help="further gea ppo settings, applied last, e.g. 'ppo.overrides=[\"epochs=4\"]'"
+    )
 
 
 @dataclass
@@ -86,31 +94,31 @@ class EvalSection:
     ``sample=true`` evaluates the GEA policies with sampled actions (``gea-sample:``), false with argmax (``gea:``).
     """
 
-    agents: list[str] = field(default_factory=lambda: list(AGENT_LABELS))
-    episodes: int = 10
-    max_steps: int = 100
-    videos_per_task: int = 1
-    num_workers: int = 2
-    sample: bool = True
+    agents: list[str] = option(factory=lambda: list(AGENT_LABELS), help=f"labels out of {', '.join(AGENT_LABELS)}")
+    episodes: int = option(10, "episodes per task", minimum=1)
+    max_steps: int = option(100, "step limit of an episode (a suite task's smaller max_steps holds)", minimum=1)
+    videos_per_task: int = option(1, "mp4 videos per task and agent", minimum=0)
+    num_workers: int = option(2, "tasks evaluated in parallel processes", minimum=1)
+    sample: bool = option(True, "GEA policies act with sampled actions (gea-sample:), false: argmax (gea:)")
 
 
 @dataclass
 class QuickstartConfig:
-    """Schema of ``gea quickstart`` (``gea/configs/quickstart.yaml``)."""
+    """Schema of ``gea quickstart``: the suite, the shared settings and one section per stage."""
 
-    suite: SuiteConfig = field(default_factory=SuiteConfig)
-    out_dir: str = "outputs/quickstart"
-    tasks: list[str] = field(default_factory=list)  # a subset of the suite's env ids; empty = all
-    image_size: int = 32
-    seed: int = 0
-    threads: int = 1  # torch threads of SFT and PPO (0 = torch's default; 1 is fastest on a busy machine)
-    resume: bool = True
-    progress: bool = True
-    collect: CollectSection = field(default_factory=CollectSection)
-    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
-    sft: SFTSection = field(default_factory=SFTSection)
-    ppo: PPOSection = field(default_factory=PPOSection)
-    eval: EvalSection = field(default_factory=EvalSection)
+    suite: SuiteConfig = option(factory=SuiteConfig, help="the tasks: suite=NAME picks a file, suite.tasks your own")
+    out_dir: str = option("outputs/quickstart", "where every stage writes (data/, tokenizer/, sft/, ppo/, eval/)")
+    tasks: list[str] = option(factory=list, help="a subset of the suite's env ids (empty: all)")
+    image_size: int = option(32, "observation size of every stage", minimum=1)
+    seed: int = option(0, "seed of every stage")
+    threads: int = option(1, "torch threads of SFT and PPO (0: torch's default)", minimum=0)
+    resume: bool = option(True, "skip the stages already finished with the same settings")
+    progress: bool = option(True, "show progress bars")
+    collect: CollectSection = option(factory=CollectSection, help="stage 1: expert episodes")
+    tokenizer: TokenizerSection = option(factory=TokenizerSection, help="stage 2: the RVQ action tokenizer")
+    sft: SFTSection = option(factory=SFTSection, help="stage 3: SFT of the tiny GEA policy on all domains")
+    ppo: PPOSection = option(factory=PPOSection, help="stage 4: PPO from the SFT policy")
+    eval: EvalSection = option(factory=EvalSection, help="stage 5: random vs expert vs SFT vs SFT+PPO")
 
     def selected_tasks(self) -> list[SuiteTask]:
         """The suite's tasks, restricted to ``tasks`` when given (an unknown id is an error)."""
@@ -157,31 +165,33 @@ def banner(text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ stages
+# Each stage's config is its command's schema object, built from the quickstart settings: the defaults of the
+# command hold for everything not set here, and ``gea <command>`` with the same values would do the same work.
+def collect_config(config: QuickstartConfig) -> Any:
+    """The ``gea collect`` config of the expert data (every selected task, its own options and demo count)."""
+    from gea.rollouts.collect import CollectConfig
+
+    tasks = config.selected_tasks()
+    return CollectConfig(
+        envs=[task.env for task in tasks],
+        episodes_per_task=config.collect.episodes_per_task,
+        max_episode_steps=config.collect.max_episode_steps,
+        num_envs=config.collect.num_envs,
+        image_size=config.image_size,
+        task_env_kwargs=[{"env": task.env, **task.env_kwargs} for task in tasks],
+        task_episodes=[{"env": task.env, "episodes": task.demos} for task in tasks if task.demos is not None],
+        out=str(stage_dir(config, "collect")),
+        seed=config.seed,
+        resume=True,
+        progress=config.progress,
+    )
+
+
 def run_collect(config: QuickstartConfig) -> dict[str, Any]:
     """Expert episodes of every selected task into ``<out_dir>/data``."""
-    from gea.rollouts.collect import CollectConfig, collect
+    from gea.rollouts.collect import collect
 
-    envs = ",".join(task.env for task in config.selected_tasks())
-    collect_config = load_job_config(
-        "collect",
-        CollectConfig,
-        [
-            f"envs=[{envs}]",
-            f"episodes_per_task={config.collect.episodes_per_task}",
-            f"max_episode_steps={config.collect.max_episode_steps}",
-            f"num_envs={config.collect.num_envs}",
-            f"image_size={config.image_size}",
-            f"seed={config.seed}",
-            f"out={stage_dir(config, 'collect')}",
-            "resume=true",
-            f"progress={config.progress}",
-        ],
-    )
-    collect_config.task_env_kwargs = [{"env": task.env, **task.env_kwargs} for task in config.selected_tasks()]
-    collect_config.task_episodes = [
-        {"env": task.env, "episodes": task.demos} for task in config.selected_tasks() if task.demos is not None
-    ]
-    result = collect(collect_config)
+    result = collect(collect_config(config))
     return {"episodes": result.meta.num_episodes, "steps": result.meta.num_steps, "expert_success": result.successes}
 
 
@@ -192,53 +202,56 @@ def continuous_tasks(config: QuickstartConfig) -> list[str]:
     return [task.env for task in config.selected_tasks() if gea.envs.spec(task.env).action.kind == "continuous"]
 
 
+def tokenizer_config(config: QuickstartConfig) -> Any:
+    """The ``gea tokenizer fit`` config: the small RVQ on the dataset's continuous actions."""
+    from gea.tokenizers.fit import TokenizerFitConfig
+    from gea.tokenizers.rvq import RVQTrainConfig
+
+    return TokenizerFitConfig(
+        data=str(stage_dir(config, "collect")),
+        out=str(stage_dir(config, "tokenizer")),
+        progress=config.progress,
+        train=RVQTrainConfig(steps=config.tokenizer.steps),
+    )
+
+
 def run_tokenizer(config: QuickstartConfig) -> dict[str, Any]:
     """Fit the RVQ on the dataset's continuous actions into ``<out_dir>/tokenizer``."""
-    from gea.tokenizers.fit import TokenizerFitConfig, run_fit
+    from gea.tokenizers.fit import run_fit
 
-    fit_config = load_job_config(
-        "tokenizer_fit",
-        TokenizerFitConfig,
-        [
-            f"data={stage_dir(config, 'collect')}",
-            f"out={stage_dir(config, 'tokenizer')}",
-            f"train.steps={config.tokenizer.steps}",
-            f"progress={config.progress}",
-        ],
-    )
-    metrics = run_fit(fit_config)
+    metrics = run_fit(tokenizer_config(config))
     return {"heldout_mse": metrics["heldout_mse"], "train_mse": metrics["train_mse"]}
+
+
+def sft_config(config: QuickstartConfig) -> Any:
+    """The ``gea sft`` config: the tiny GEA policy on every domain of the dataset (RVQ for continuous actions)."""
+    from gea.agents.config import PolicyConfig
+    from gea.train.sft.config import DataConfig, OptimConfig, SFTConfig
+
+    section = config.sft
+    rvq = continuous_tasks(config) and section.continuous_tokenizer == "rvq"
+    return SFTConfig(
+        data=DataConfig(paths=[str(stage_dir(config, "collect"))]),
+        policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens),
+        action_tokenizer=str(stage_dir(config, "tokenizer") / "tokenizer") if rvq else "",
+        optim=OptimConfig(lr=section.lr),
+        steps=section.steps,
+        batch_size=section.batch_size,
+        cpu_threads=config.threads,
+        seed=config.seed,
+        out_dir=str(stage_dir(config, "sft")),
+        resume=True,
+        save_every=max(1, section.steps // 2),
+        log_every=max(1, min(50, section.steps // 5)),
+        progress=config.progress,
+    )
 
 
 def run_sft_stage(config: QuickstartConfig) -> dict[str, Any]:
     """SFT of the tiny GEA policy on every domain of the dataset into ``<out_dir>/sft``."""
-    from gea.train.sft.config import SFTConfig
     from gea.train.sft.trainer import run_sft
 
-    steps = config.sft.steps
-    sft_config = load_job_config(
-        "sft",
-        SFTConfig,
-        [
-            f"data.paths=[{stage_dir(config, 'collect')}]",
-            f"steps={steps}",
-            f"batch_size={config.sft.batch_size}",
-            f"optim.lr={config.sft.lr}",
-            f"policy.context={config.sft.context}",
-            f"policy.visual_tokens={config.sft.visual_tokens}",
-            f"seed={config.seed}",
-            f"cpu_threads={config.threads}",
-            f"out_dir={stage_dir(config, 'sft')}",
-            f"save_every={max(1, steps // 2)}",
-            f"log_every={max(1, min(50, steps // 5))}",
-            "resume=true",
-            f"progress={config.progress}",
-        ],
-    )
-    if continuous_tasks(config) and config.sft.action_tokenizer == "rvq":
-        sft_config.action_tokenizer = str(stage_dir(config, "tokenizer") / "tokenizer")
-        save_config(sft_config, stage_dir(config, "sft") / "config.yaml")
-    result = run_sft(sft_config)
+    result = run_sft(sft_config(config))
     return {"step": result.step, **{key: float(value) for key, value in result.metrics.items()}}
 
 
@@ -251,41 +264,42 @@ def ppo_env_kwargs(config: QuickstartConfig) -> dict[str, Any]:
     return chosen[0] if chosen else {}
 
 
-def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
-    """A short PPO run from the SFT policy on ``ppo.envs`` into ``<out_dir>/ppo``."""
-    from gea.train.ppo import PPOConfig, run_ppo
+def ppo_config(config: QuickstartConfig) -> Any:
+    """The ``gea ppo`` config: GEA's recipe (LoRA, joint SFT term) from the SFT policy, at quickstart scale, with
+    ``ppo.overrides`` applied last."""
+    from gea.train.ppo.config import PPOConfig
 
     section = config.ppo
-    envs = ",".join(section.envs)
-    steps = section.num_envs * section.rollout_steps * section.updates
-    ppo_config = load_job_config(
-        "ppo",
-        PPOConfig,
-        [
-            "ppo_recipe@_global_=gea",
-            f"algo={section.algo}",
-            f"policy.path={stage_dir(config, 'sft') / 'policy'}",
-            f"envs=[{envs}]",
-            f"+env_kwargs.image_size={config.image_size}",
-            f"num_envs={section.num_envs}",
-            f"rollout_steps={section.rollout_steps}",
-            "minibatches=2",
-            f"total_steps={steps}",
-            f"lr={section.lr}",
-            f"sft.dataset={stage_dir(config, 'collect')}",
-            "sft.batch_size=8",
-            "policy.lora_rank=16",
-            f"seed={config.seed}",
-            f"threads={config.threads}",
-            f"out_dir={stage_dir(config, 'ppo')}",
-            "checkpoint_every=1",
-            "resume=true",
-            f"progress={config.progress}",
-            *section.overrides,
-        ],
+    recipe = load_job_config("ppo", PPOConfig, ["ppo_recipe@_global_=gea"])
+    lora = dataclasses.replace(recipe.policy.lora, rank=16)
+    stage = dataclasses.replace(
+        recipe,
+        algo=section.algo,
+        policy=dataclasses.replace(recipe.policy, path=str(stage_dir(config, "sft") / "policy"), lora=lora),
+        envs=list(section.envs),
+        image_size=config.image_size,
+        env_kwargs=ppo_env_kwargs(config),
+        num_envs=section.num_envs,
+        rollout_steps=section.rollout_steps,
+        minibatches=2,
+        total_steps=section.num_envs * section.rollout_steps * section.updates,
+        lr=section.lr,
+        sft=dataclasses.replace(recipe.sft, dataset=str(stage_dir(config, "collect")), batch_size=8),
+        seed=config.seed,
+        threads=config.threads,
+        out_dir=str(stage_dir(config, "ppo")),
+        checkpoint_every=1,
+        resume=True,
+        progress=config.progress,
     )
-    ppo_config.env_kwargs.update(ppo_env_kwargs(config))
-    result = run_ppo(ppo_config)
+    return apply_overrides("ppo", stage, section.overrides)
+
+
+def run_ppo_stage(config: QuickstartConfig) -> dict[str, Any]:
+    """A short PPO run from the SFT policy on ``ppo.envs`` into ``<out_dir>/ppo``."""
+    from gea.train.ppo import run_ppo
+
+    result = run_ppo(ppo_config(config))
     return {"global_step": result.global_step, "success_rate": result.success_rate, "mean_return": result.mean_return}
 
 
@@ -293,25 +307,20 @@ def eval_config(config: QuickstartConfig) -> Any:
     """The ``gea eval`` config of the final comparison (saved as ``<out_dir>/eval/config.yaml``)."""
     from gea.rollouts.evaluate import EvalConfig
 
-    evaluation = load_job_config(
-        "eval",
-        EvalConfig,
-        [
-            f"seed={config.seed}",
-            f"image_size={config.image_size}",
-            f"videos_per_task={config.eval.videos_per_task}",
-            f"num_workers={config.eval.num_workers}",
-            f"out_dir={stage_dir(config, 'eval')}",
-            "resume=true",
-        ],
-    )
-    evaluation.agents = list(agent_names(config).values())
     tasks = []
     for task in config.selected_tasks():
         cap = min(task.max_steps or config.eval.max_steps, config.eval.max_steps)
         tasks.append(dataclasses.replace(task, episodes=config.eval.episodes, max_steps=cap))
-    evaluation.suite = SuiteConfig(name=config.suite.name, tasks=tasks)
-    return evaluation
+    return EvalConfig(
+        suite=SuiteConfig(name=config.suite.name, tasks=tasks),
+        agents=list(agent_names(config).values()),
+        seed=config.seed,
+        image_size=config.image_size,
+        videos_per_task=config.eval.videos_per_task,
+        num_workers=config.eval.num_workers,
+        resume=True,
+        out_dir=str(stage_dir(config, "eval")),
+    )
 
 
 def eval_parts(config: QuickstartConfig, evaluation: Any) -> list[Any]:
@@ -407,7 +416,7 @@ def mark_done(config: QuickstartConfig, stage: str, summary: dict[str, Any], sec
 def active_stages(config: QuickstartConfig) -> list[str]:
     """The stages this configuration needs (no tokenizer without continuous tasks, no PPO if not evaluated)."""
     stages = list(STAGES)
-    if not continuous_tasks(config) or config.sft.action_tokenizer != "rvq":
+    if not continuous_tasks(config) or config.sft.continuous_tokenizer != "rvq":
         stages.remove("tokenizer")
     if "sft+ppo" not in config.eval.agents:
         stages.remove("ppo")
@@ -441,8 +450,8 @@ def run_quickstart(config: QuickstartConfig) -> QuickstartResult:
     """Run (or resume) every stage, then return the timings and the evaluation payload."""
     out = Path(config.out_dir)
     agent_names(config)  # unknown agent labels fail here, before any work
-    if config.sft.action_tokenizer not in ("rvq", "uniform"):
-        raise ConfigError(f"sft.action_tokenizer must be rvq or uniform, got {config.sft.action_tokenizer!r}")
+    if config.sft.continuous_tokenizer not in ("rvq", "uniform"):
+        raise ConfigError(f"sft.continuous_tokenizer must be rvq or uniform, got {config.sft.continuous_tokenizer!r}")
     save_config(config, out / "quickstart.yaml")
     stages = active_stages(config)
     seconds: dict[str, float] = {}

@@ -95,11 +95,11 @@ def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.Monk
         return SimpleNamespace(global_step=0, success_rate=0.0, mean_return=0.0)
 
     monkeypatch.setattr(gea.train.ppo, "run_ppo", record)
-    overrides = [f"out_dir={tmp_path}", "ppo.overrides=['policy.lora=false','epochs=3','minibatches=4']"]
+    overrides = [f"out_dir={tmp_path}", "ppo.overrides=['policy.lora.enabled=false','epochs=3','minibatches=4']"]
     run_ppo_stage(load_job_config("quickstart", QuickstartConfig, overrides))
     (ppo_config,) = captured
-    assert (ppo_config.policy.lora, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
-    assert ppo_config.policy.lora_rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
+    assert (ppo_config.policy.lora.enabled, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
+    assert ppo_config.policy.lora.rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
 
 
 def test_discrete_only_tasks_need_no_tokenizer() -> None:

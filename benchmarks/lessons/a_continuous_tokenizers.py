@@ -73,9 +73,9 @@ def main() -> None:
         f"eval.episodes={args.eval_episodes}",
         "eval.max_steps=100",
     ]
-    rvq = quickstart(args.out / "rvq", [*common, "eval.agents=[random,expert,sft]", "sft.action_tokenizer=rvq"])
+    rvq = quickstart(args.out / "rvq", [*common, "eval.agents=[random,expert,sft]", "sft.continuous_tokenizer=rvq"])
     share_stage(args.out / "rvq", args.out / "uniform", "data")
-    uniform = quickstart(args.out / "uniform", [*common, "eval.agents=[sft]", "sft.action_tokenizer=uniform"])
+    uniform = quickstart(args.out / "uniform", [*common, "eval.agents=[sft]", "sft.continuous_tokenizer=uniform"])
     success_rows = [
         [
             task,

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20, help="rollouts of num-envs x rollout-steps env steps")
     parser.add_argument(
         "--ppo-overrides",
-        default="policy.lora=false,sft.weight=0,epochs=4,minibatches=4,lr=3e-4,entropy_coef=1e-3,gamma=0.99",
+        default="policy.lora.enabled=false,sft.weight=0,epochs=4,minibatches=4,lr=3e-4,entropy_coef=1e-3,gamma=0.99",
         help="gea ppo settings for both PPO and success-SFT (comma-separated)",
     )
     parser.add_argument("--eval-episodes", type=int, default=100)

@@ -28,7 +28,6 @@ _EXPORTS: dict[str, str] = {
     "RandomAgent": "baselines",
     "RandomPolicy": "baselines",
     "SB3Policy": "baselines",
-    "SmallActorCritic": "small_policy",
     "ValueHead": "value",
 }
 

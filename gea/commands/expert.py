@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from gea.agents.experts.net_expert import available_experts, experts_dir
 from gea.errors import ConfigError, MissingDependencyError
 
-HELP = """usage: gea expert train ENV_ID [key=value ...]
+USAGE = """usage: gea expert train ENV_ID [key=value ...]
        gea expert list
-       gea expert convert ENV_ID SB3_ZIP [act=greedy|sample]
-
-train    Train an expert for ENV_ID with the game's recipe (gea/configs/expert_recipes.yaml), score it and a random
-         policy on held-out seeds, and save <out_dir>/<env-slug>/{model.safetensors, expert.json} beside run/
+       gea expert convert ENV_ID SB3_ZIP [act=greedy|sample]"""
+ABOUT = """train    Train an expert for ENV_ID with the game's recipe (gea/configs/expert_recipes.yaml), score it and a
+         random policy on held-out seeds, and save <out_dir>/<env-slug>/{model.safetensors, expert.json} beside run/
          (config, TensorBoard, checkpoints). `gea collect` and `gea eval agents=[expert]` then use it for ENV_ID.
          A rerun resumes the run it finds there (resume=false starts over); raise total_steps to train on.
 list     Show the shipped experts and those in the experts folder, with their recorded returns.
 convert  Turn a Stable-Baselines3 CnnPolicy zip into an expert of ENV_ID in the experts folder (no pickle is loaded).
 
-The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts (out_dir="" means that folder); its experts win
-over the shipped ones. Overrides (Hydra syntax; gea/configs/expert_train.yaml), e.g.:
-  backend=ppo|sb3                  the project's PPO (default) or Stable-Baselines3 PPO
-  total_steps=800000 num_envs=8 rollout_steps=128 epochs=3 minibatches=4 lr=5e-4 entropy_coef=0.027
-  encoder=cnn|impala cnn_features=128 frame_stack=4 image_size=64 threads=1
-  +env_kwargs.num_levels=200       adapter options for training and evaluation
-  +train_env_kwargs.terminal_on_life_loss=true   adapter options for training only
-  act=auto|greedy|sample eval_episodes=50 eval_max_steps=4500 dtype=float16|float32
-"""
+The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts; its experts win over the shipped ones. The
+defaults below are the schema's; a game's recipe changes some of them (e.g. procgen: gamma, env_kwargs)."""
+
+
+def full_help() -> str:
+    """``gea expert --help``: usage and every option of ``gea expert train``."""
+    from gea.config_help import help_text
+    from gea.train.experts.config import ExpertTrainConfig
+
+    return help_text("expert_train", ExpertTrainConfig, USAGE, ABOUT)
 
 
 def _train(env_id: str, overrides: Sequence[str]) -> int:
@@ -87,7 +88,7 @@ def _convert(env_id: str, zip_path: str, options: Sequence[str]) -> int:
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``gea expert``."""
     if not argv or any(arg in ("-h", "--help") for arg in argv):
-        print(HELP)
+        print(full_help())
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
         return _train(argv[1], argv[2:])
@@ -95,5 +96,5 @@ def main(argv: Sequence[str]) -> int:
         return _list()
     if argv[0] == "convert" and len(argv) >= 3:
         return _convert(argv[1], argv[2], argv[3:])
-    print(HELP)
+    print(USAGE, file=sys.stderr)
     return 2

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from gea.envs.spec import ContinuousActions, DiscreteActions, EmbodimentSpec, TextActions
-from gea.errors import InvalidActionError
+from gea.errors import ConfigError, InvalidActionError
 
 DEFAULT_IMAGE_SIZE = 64
 INSTRUCTION_MAX_LENGTH = 1024
@@ -20,13 +20,15 @@ ImageSize = tuple[int, int]
 
 
 def as_image_size(size: int | tuple[int, int] | list[int]) -> ImageSize:
-    """Normalize an image size given as ``64`` or ``(height, width)`` to ``(height, width)``."""
-    if isinstance(size, int):
-        return (size, size)
-    height, width = (int(v) for v in size)
-    if height <= 0 or width <= 0:
-        raise ValueError(f"image_size must be positive, got {size!r}")
-    return (height, width)
+    """Normalize an image size given as ``64`` or ``(height, width)`` to ``(height, width)``; anything else (0, a
+    negative or fractional number, a wrong shape) raises ``ConfigError`` naming a valid size."""
+    pair = [size, size] if isinstance(size, int | np.integer) else list(size) if isinstance(size, tuple | list) else []
+    whole = [int(v) for v in pair if isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0]
+    if isinstance(size, bool) or len(pair) != 2 or len(whole) != 2:
+        raise ConfigError(
+            f"image_size must be a positive whole number of pixels or (height, width), e.g. image_size=64; got {size!r}"
+        )
+    return (whole[0], whole[1])
 
 
 def observation_space(image_size: ImageSize, proprio_dim: int | None = None) -> spaces.Dict:

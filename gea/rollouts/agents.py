@@ -9,6 +9,7 @@ from gea.agents.experts import has_expert, make_expert
 from gea.errors import ConfigError
 from gea.rollouts.episodes import EpisodeAgent
 
+GEA_POLICY_FILE = "gea_policy.json"  # gea.agents.policy.POLICY_FILE (not imported: it pulls in transformers)
 BUILTIN_AGENTS = ("random", "expert", "sb3:<path-to-zip>", "gea:<policy-dir>", "gea-sample:<policy-dir>")
 
 
@@ -37,6 +38,31 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
 
         torch.manual_seed(seed)
         return load_gea_agent(name.removeprefix("gea-sample:"), greedy=False, trust_remote_code=trust_remote_code)
+    raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
+
+
+def check_agent(name: str) -> None:
+    """Raise ``ConfigError`` when ``name`` is no agent, or names a checkpoint or zip that is not there (checked
+    before any agent plays, so a typo in the last agent does not cost the others' run)."""
+    kind, _, location = name.partition(":")
+    if name in ("random", "expert"):
+        return
+    if kind in ("gea", "gea-sample") and location:
+        path = Path(location)
+        if not path.exists():
+            raise ConfigError(
+                f"agent {name}: {path} does not exist; give a policy folder written by save_pretrained "
+                "(e.g. the policy/ folder of a gea sft or gea ppo run)"
+            )
+        if not any((folder / GEA_POLICY_FILE).is_file() for folder in (path, path / "policy")):
+            raise ConfigError(
+                f"agent {name}: {path} holds no GEA policy ({GEA_POLICY_FILE}, or policy/{GEA_POLICY_FILE})"
+            )
+        return
+    if kind == "sb3" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"agent {name}: {location} does not exist; give the model.zip of an SB3 image policy")
+        return
     raise ConfigError(f"unknown agent {name!r}; available: {', '.join(BUILTIN_AGENTS)}")
 
 

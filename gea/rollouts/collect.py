@@ -16,7 +16,7 @@ import zlib
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,16 @@ from tqdm import tqdm
 import gea.envs
 from gea.agents.experts import has_expert
 from gea.config import save_config
+from gea.envs.contract import DEFAULT_IMAGE_SIZE, as_image_size
 from gea.errors import ConfigError, EnvWorkerError
 from gea.rollouts.dataset.episode import Episode
+from gea.rollouts.dataset.images import IMAGE_FORMATS
 from gea.rollouts.dataset.layout import embodiment_document, meta_path
 from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.repair import read_dropped
 from gea.rollouts.dataset.writer import DatasetWriter
 from gea.rollouts.expert_episode import EpisodeJob, collect_episode
+from gea.schema import option
 
 MAX_POOL_RESTARTS = 3
 # Settings that decide which episodes a dataset holds; a resumed run must keep them.
@@ -57,29 +61,35 @@ CONTENT_KEYS = (
 
 @dataclass
 class CollectConfig:
-    """Schema of ``gea collect`` (``gea/configs/collect.yaml``)."""
+    """Schema of ``gea collect``: which experts play which tasks, how many episodes, and where they are written."""
 
-    envs: list[str] = field(default_factory=list)  # env ids or glob patterns ("metaworld:reach-*")
-    suite: str | None = None  # a registry tag ("MT10") or an env family ("babyai")
-    episodes_per_task: int = 10
-    num_envs: int = 2  # worker processes; 0 runs everything in this process
-    expert: str = "auto"  # "auto" (registered expert) or "package.module:factory"
-    success_only: bool = False  # keep only successful episodes (retrying up to the attempt limit)
-    max_attempts_factor: int = 3  # with success_only: at most factor x episodes_per_task attempts per task
-    action_noise: float = 0.0  # executed-action noise (continuous: std as a fraction of half the range)
-    stop_on_success: bool = True  # end an episode at its first successful step
-    image_size: int = 64
-    image_format: str = "png"  # png | jpeg | webp
-    max_episode_steps: int | None = None  # default: the env's own limit
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # for every env
-    task_env_kwargs: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, kwarg: value, ...}]: per task
-    task_episodes: list[dict[str, Any]] = field(default_factory=list)  # [{env: ID, episodes: N}]: per-task counts
-    out: str = "data/expert"
-    seed: int = 0
-    resume: bool = False
-    shard_max_rows: int = 10_000
-    row_group_rows: int = 1_000
-    progress: bool = True
+    envs: list[str] = option(factory=list, help="env ids or glob patterns, e.g. [babyai:GoToLocal,metaworld:reach-*]")
+    suite: str | None = option(None, "a registry tag (MT10) or env family (babyai): its ids that have an expert")
+    episodes_per_task: int = option(10, "expert episodes kept per task", minimum=1)
+    num_envs: int = option(2, "worker processes (0: everything in this process)", minimum=0)
+    expert: str = option("auto", "auto (the registered expert) or package.module:factory")
+    success_only: bool = option(False, "keep only successful episodes (retrying up to the attempt limit)")
+    max_attempts_factor: int = option(3, "with success_only: at most factor x episodes attempts per task", minimum=1)
+    action_noise: float = option(
+        0.0, "noise on executed actions (continuous: std as a fraction of half the range)", minimum=0
+    )
+    stop_on_success: bool = option(True, "end an episode at its first successful step")
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    image_format: str = option("png", "image encoding in the dataset", choices=tuple(IMAGE_FORMATS))
+    max_episode_steps: int | None = option(None, "step limit of an episode (null: the env's own)", minimum=1)
+    env_kwargs: dict[str, Any] = option(factory=dict, help="options for every env, e.g. +env_kwargs.view=agent")
+    task_env_kwargs: list[dict[str, Any]] = option(
+        factory=list, help="options for some tasks only: [{env: ID, key: value, ...}]"
+    )
+    task_episodes: list[dict[str, Any]] = option(
+        factory=list, help="a different episode count for some tasks: [{env: ID, episodes: N}]"
+    )
+    out: str = option("data/expert", "the dataset folder to write")
+    seed: int = option(0, "base seed (each episode's seed derives from seed, env id and attempt)")
+    resume: bool = option(False, "continue an interrupted collection in out without duplicating episodes")
+    shard_max_rows: int = option(10_000, "steps per Parquet shard", minimum=1)
+    row_group_rows: int = option(1_000, "steps per Parquet row group", minimum=1)
+    progress: bool = option(True, "show a progress bar")
 
 
 @dataclass
@@ -195,7 +205,13 @@ def _check_resume(config: CollectConfig) -> None:
 class _Scheduler:
     """Decides which episode to run next and which finished ones to keep, in submission order."""
 
-    def __init__(self, config: CollectConfig, tasks: list[str], committed: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        config: CollectConfig,
+        tasks: list[str],
+        committed: list[dict[str, Any]],
+        dropped: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.config = config
         self.tasks = tasks
         self.wanted = {env_id: episodes_for(config, env_id) for env_id in tasks}
@@ -207,6 +223,13 @@ class _Scheduler:
             if row["embodiment"] in self.kept:
                 self.kept[row["embodiment"]] += 1
                 self.next_attempt[row["embodiment"]] = max(self.next_attempt[row["embodiment"]], row["attempt"] + 1)
+        # attempts whose episodes `gea dataset repair` removed with a damaged shard: run again first
+        done = {(row["embodiment"], row["attempt"]) for row in committed}
+        self.redo: dict[str, list[int]] = {env_id: [] for env_id in tasks}
+        for row in dropped or []:
+            key = (row["embodiment"], int(row["attempt"]))
+            if key[0] in self.redo and key not in done and key[1] not in self.redo[key[0]]:
+                self.redo[key[0]].append(key[1])
         self.in_flight = dict.fromkeys(tasks, 0)
         self.attempts = dict.fromkeys(tasks, 0)
         self.successes = dict.fromkeys(tasks, 0)
@@ -215,6 +238,9 @@ class _Scheduler:
         """The next episode worth running, or None if every task is done or has one in flight for each need."""
         for env_id in self.tasks:
             needed = self.wanted[env_id] - self.kept[env_id] - self.in_flight[env_id]
+            if needed > 0 and self.redo[env_id]:
+                self.in_flight[env_id] += 1
+                return self._job(env_id, self.redo[env_id].pop(0))
             if needed > 0 and self.next_attempt[env_id] < self.limit[env_id]:
                 attempt = self.next_attempt[env_id]
                 self.next_attempt[env_id] += 1
@@ -271,8 +297,11 @@ def collect(config: CollectConfig) -> CollectResult:
     )
     save_config(config, meta_path(out, "collect.yaml"))
     for env_id in tasks:
-        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id)))
-    scheduler = _Scheduler(config, tasks, writer.committed.select(["embodiment", "attempt"]).to_pylist())
+        options = {"image_size": config.image_size, **config.env_kwargs, **task_kwargs(config, env_id)}
+        image_size = as_image_size(options["image_size"])
+        writer.add_embodiment(env_id, embodiment_document(gea.envs.spec(env_id), image_size))
+    committed = writer.committed.select(["embodiment", "attempt"]).to_pylist()
+    scheduler = _Scheduler(config, tasks, committed, read_dropped(out) if config.resume else [])
     started, steps = time.perf_counter(), 0
     total = sum(scheduler.wanted.values())
     with tqdm(total=total, initial=total - scheduler.remaining, unit="ep", disable=not config.progress) as bar:

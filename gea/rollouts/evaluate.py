@@ -13,37 +13,42 @@ import multiprocessing
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 import gea.envs
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import MissingDependencyError
 from gea.files import atomic_write_json
-from gea.rollouts.agents import make_agent
+from gea.rollouts.agents import check_agent, make_agent
 from gea.rollouts.episodes import EpisodeResult, run_episode
 from gea.rollouts.suites import SuiteConfig, SuiteTask
+from gea.schema import option
 
 RESULTS_SCHEMA_VERSION = 1
 
 
 @dataclass
 class EvalConfig:
-    """Schema of ``gea eval``."""
+    """Schema of ``gea eval``: agents compared side by side on a suite's tasks, with the same seeds for all."""
 
-    suite: SuiteConfig = field(default_factory=SuiteConfig)
-    agents: list[str] = field(default_factory=lambda: ["random", "expert"])
-    episodes: int | None = None
-    seed: int = 0
-    image_size: int = 64
-    end_on_success: bool = True
-    videos_per_task: int = 1
-    num_workers: int = 1
-    resume: bool = True
-    out_dir: str = "outputs/eval"
-    trust_remote_code: bool = False
+    suite: SuiteConfig = option(factory=SuiteConfig, help="the tasks: suite=NAME picks a file, suite.tasks your own")
+    agents: list[str] = option(
+        factory=lambda: ["random", "expert"],
+        help="agents to compare: random, expert, sb3:<model.zip>, gea:<policy dir>, gea-sample:<policy dir>",
+    )
+    episodes: int | None = option(None, "episodes per task (null: each task's own count)", minimum=1)
+    seed: int = option(0, "base seed; every agent plays the same seeds")
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    end_on_success: bool = option(True, "end an episode at its first successful step")
+    videos_per_task: int = option(1, "mp4 videos of the first episodes of each task and agent", minimum=0)
+    num_workers: int = option(1, "tasks evaluated in parallel processes", minimum=1)
+    resume: bool = option(True, "reuse the results of tasks already finished with the same settings")
+    out_dir: str = option("outputs/eval", "where results, report, plots and videos are written")
+    trust_remote_code: bool = option(False, "run model code shipped inside a gea:<dir> checkpoint (if you trust it)")
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,8 @@ def _evaluate_and_store(run: TaskRun, out_dir: Path) -> TaskResult:
 def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
     """The (agent, task) pairs to run, and the optional tasks skipped because their simulator is missing.
 
-    A missing simulator for a task that is not optional is an error naming what to install.
+    An unknown env id or agent, a missing checkpoint, or a missing simulator for a task that is not optional is an
+    error naming the fix, raised here, before any work.
     """
     tasks = [
         task if config.episodes is None else dataclasses.replace(task, episodes=config.episodes)
@@ -175,6 +181,8 @@ def plan_runs(config: EvalConfig) -> tuple[list[TaskRun], list[SuiteTask]]:
                 f"suite {config.suite.name!r} needs {task.env}, whose simulator is not installed ({missing}): "
                 f"pip install 'gea[{gea.envs.spec(task.env).extra}]', or mark the task optional"
             )
+    for agent in config.agents:
+        check_agent(agent)
     available = [task for task in tasks if gea.envs.is_available(task.env)]
     skipped = [task for task in tasks if task not in available]
     runs = [

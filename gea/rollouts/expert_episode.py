@@ -17,6 +17,7 @@ import numpy as np
 
 import gea.envs
 from gea.agents.experts import Expert, make_expert
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.envs.spec import ActionSpec, ContinuousActions, DiscreteActions
 from gea.errors import ConfigError
 from gea.rollouts.dataset.episode import Episode, EpisodeBuilder
@@ -36,7 +37,7 @@ class EpisodeJob:
     expert: str = "auto"
     action_noise: float = 0.0
     stop_on_success: bool = True
-    image_size: int = 64
+    image_size: int = DEFAULT_IMAGE_SIZE
     image_format: str = "png"
     max_episode_steps: int | None = None
     env_kwargs: tuple[tuple[str, Any], ...] = field(default_factory=tuple)

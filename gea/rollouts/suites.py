@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from gea.schema import option
 
 
 @dataclass
@@ -14,18 +16,18 @@ class SuiteTask:
     ``demos``: expert episodes ``gea quickstart`` collects for this task (default: its ``collect.episodes_per_task``).
     """
 
-    env: str
-    episodes: int = 10
-    max_steps: int | None = None
-    split: str = "seen"
-    optional: bool = False
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    demos: int | None = None
+    env: str = option(help="the env id")
+    episodes: int = option(10, "evaluation episodes", minimum=1)
+    max_steps: int | None = option(None, "step limit of an episode (null: the env's own)", minimum=1)
+    split: str = option("seen", "seen or unseen (held-out) task, for the report", choices=("seen", "unseen"))
+    optional: bool = option(False, "skip the task (with the reason) when its simulator is missing")
+    env_kwargs: dict[str, Any] = option(factory=dict, help="options for the env")
+    demos: int | None = option(None, "expert episodes gea quickstart collects for it", minimum=1)
 
 
 @dataclass
 class SuiteConfig:
     """A named list of tasks (``gea/configs/suite/<name>.yaml``)."""
 
-    name: str = "custom"
-    tasks: list[SuiteTask] = field(default_factory=list)
+    name: str = option("custom", "the suite's name in reports")
+    tasks: list[SuiteTask] = option(factory=list, help="the tasks")

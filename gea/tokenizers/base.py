@@ -36,8 +36,12 @@ def register_tokenizer(cls: type[TokenizerT]) -> type[TokenizerT]:
 class ActionTokenizer(ABC):
     """Maps a batch of actions to token-id sequences and back; decoding never fails.
 
-    ``decode`` is total: any id sequence (truncated, too long, out of range, not integers) yields a
-    valid in-bounds action; each subclass documents its fallback rule.
+    ``decode`` is total: any input yields valid in-bounds actions, never an exception. The batch is read by
+    ``safe_sequences``: a 2-D array or tensor (any dtype, bf16 included) or a list of sequences gives one
+    action per row; anything else is one id sequence, so one action (a 1-D array, a flat list of scalars, a
+    bare scalar, a string, ``None``); an empty list or a 0-row array gives no actions. Inside a sequence,
+    every element that is not an integer id of this tokenizer (out of range, a fraction, NaN, ``None``, text,
+    a nested list) counts as missing; each subclass documents how it fills missing and absent ids.
     """
 
     type_name: ClassVar[str]
@@ -132,8 +136,8 @@ def as_int_ids(sequence: Sequence[Any], vocab_size: int) -> list[int | None]:
     for item in sequence:
         try:
             value = int(item)
-            valid = value == item and 0 <= value < vocab_size
-        except (TypeError, ValueError, OverflowError):
+            valid = bool(value == item) and 0 <= value < vocab_size and not isinstance(item, str | bytes)
+        except Exception:  # anything at all may arrive here; it is simply not an id
             valid = False
         result.append(value if valid else None)
     return result
@@ -149,18 +153,59 @@ def fixed_length_ids(sequence: Sequence[Any], neutral: np.ndarray, vocab_size: i
     return ids
 
 
-def safe_sequences(ids: Any) -> list[Sequence[Any]]:
-    """A batch of id sequences from arrays, lists or anything iterable; a non-sequence becomes empty."""
-    if isinstance(ids, np.ndarray | torch.Tensor):
-        array = ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else ids
-        return [list(row) for row in np.atleast_2d(array)] if array.size else [[] for _ in range(len(array))]
-    result: list[Sequence[Any]] = []
-    for row in ids:
-        try:
-            result.append(list(row))
-        except TypeError:
-            result.append([])
-    return result
+def _as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor of any dtype and device as a NumPy array (half and bfloat16 widened to float32)."""
+    tensor = tensor.detach().cpu()
+    if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def _is_sequence(item: Any) -> bool:
+    if isinstance(item, np.ndarray | torch.Tensor):
+        return item.ndim > 0
+    if isinstance(item, str | bytes):
+        return False
+    try:
+        iter(item)
+    except TypeError:
+        return False
+    return True
+
+
+def _row(item: Any) -> list[Any]:
+    """One id sequence from one batch element: arrays flattened, other iterables listed, a scalar alone."""
+    if item is None:
+        return []
+    if isinstance(item, torch.Tensor):
+        item = _as_numpy(item)
+    if isinstance(item, np.ndarray):
+        return item.reshape(-1).tolist()
+    if not _is_sequence(item):
+        return [item]
+    try:
+        return list(item)
+    except Exception:  # an iterable that fails half-way is junk
+        return []
+
+
+def safe_sequences(ids: Any) -> list[list[Any]]:
+    """A batch of id sequences from anything (the rule is in ``ActionTokenizer``'s docstring); never raises."""
+    try:
+        if isinstance(ids, torch.Tensor):
+            ids = _as_numpy(ids)
+        if isinstance(ids, np.ndarray):
+            if ids.ndim <= 1:
+                return [ids.reshape(-1).tolist()]
+            return [row.reshape(-1).tolist() for row in ids]
+        if not _is_sequence(ids):
+            return [_row(ids)]
+        items = list(ids)
+        if not any(_is_sequence(item) for item in items):
+            return [items] if items else []
+        return [_row(item) for item in items]
+    except Exception:  # whatever it was, it holds no usable ids: one action by the fallback rule
+        return [[]]
 
 
 ProgressCallback = Callable[[int, dict[str, float]], None]

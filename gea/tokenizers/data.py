@@ -79,7 +79,14 @@ def _load_parquet(folder: Path) -> ActionData:
     actions: dict[str, list[np.ndarray]] = {}
     episodes: dict[str, list[np.ndarray]] = {}
     for file in files:
-        table = pq.read_table(file, columns=["embodiment", "episode_index", "action"])
+        try:
+            columns = ["embodiment", "episode_index", "action"]
+            table = pq.read_table(file, columns=columns, page_checksum_verification=True)
+        except (OSError, pa.ArrowException) as error:
+            raise ConfigError(
+                f"{file} is unreadable ({error}); if {folder} is a gea dataset, `gea dataset verify {folder}` checks "
+                f"every shard and `gea dataset repair {folder}` sets damaged ones aside"
+            ) from error
         action_type = table.schema.field("action").type
         if not (pa.types.is_list(action_type) or pa.types.is_fixed_size_list(action_type)):
             continue

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gea.config import save_config, to_dict
 from gea.files import atomic_write_json
+from gea.schema import option
 from gea.tokenizers.data import load_actions
 from gea.tokenizers.rvq import ResidualVQTokenizer, RVQTrainConfig
 from gea.tokenizers.rvq_model import RVQConfig
@@ -16,15 +17,15 @@ from gea.tokenizers.rvq_model import RVQConfig
 
 @dataclass
 class TokenizerFitConfig:
-    """Schema of ``gea/configs/tokenizer_fit.yaml``."""
+    """Schema of ``gea tokenizer fit``: the actions to fit on, the RVQ's shape and its training."""
 
-    data: str = "???"
-    out: str = "runs/tokenizer"
-    embodiment: str = "default"  # name of the actions in a plain .npy file
-    holdout_fraction: float = 0.1
-    progress: bool = True
-    tokenizer: RVQConfig = field(default_factory=RVQConfig)
-    train: RVQTrainConfig = field(default_factory=RVQTrainConfig)
+    data: str = option("???", "continuous actions: a .npy/.npz file or an episode dataset folder")
+    out: str = option("runs/tokenizer", "where tokenizer/, metrics.json, tensorboard/ and config.yaml are written")
+    embodiment: str = option("default", "name of the actions in a plain .npy file")
+    holdout_fraction: float = option(0.1, "fraction of actions held out for the reconstruction MSE", minimum=0)
+    progress: bool = option(True, "show a progress bar")
+    tokenizer: RVQConfig = option(factory=RVQConfig, help="shape of the residual VQ-VAE")
+    train: RVQTrainConfig = option(factory=RVQTrainConfig, help="its optimisation")
 
 
 def run_fit(config: TokenizerFitConfig) -> dict[str, Any]:

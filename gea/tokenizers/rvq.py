@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gea.errors import ConfigError, InvalidActionError
+from gea.schema import option
 from gea.tokenizers.base import (
     ActionTokenizer,
     ProgressCallback,
@@ -37,15 +38,15 @@ ActionsByEmbodiment = Mapping[str, np.ndarray]
 class RVQTrainConfig:
     """Optimisation of the residual VQ-VAE."""
 
-    steps: int = 600
-    batch_size: int = 512
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 50
-    seed: int = 0
-    log_every: int = 50
-    threads: int = 1  # torch threads while training (1 is fastest for the small model); 0 keeps the current setting
-    device: str = "cpu"  # where to train ("cuda" for the GEA-size model); the fitted model is kept on the CPU
+    steps: int = option(600, "training steps", minimum=1)
+    batch_size: int = option(512, "actions per step", minimum=1)
+    lr: float = option(2e-3, "AdamW learning rate", minimum=0)
+    weight_decay: float = option(0.0, "AdamW weight decay", minimum=0)
+    warmup_steps: int = option(50, "linear warmup steps", minimum=0)
+    seed: int = option(0, "seed of initialisation, batches and the held-out split")
+    log_every: int = option(50, "steps between logged metrics", minimum=1)
+    threads: int = option(1, "torch threads while training (1 is fastest for the small model; 0: keep)", minimum=0)
+    device: str = option("cpu", "where to train (cuda for the GEA-size model); the fitted model is kept on the CPU")
 
 
 @register_tokenizer

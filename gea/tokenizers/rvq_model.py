@@ -9,22 +9,26 @@ import torch
 from torch import nn
 from vector_quantize_pytorch import ResidualVQ
 
+from gea.schema import option
+
 
 @dataclass
 class RVQConfig:
     """Shape of the residual VQ-VAE. The defaults are a small CPU model; ``gea_rvq_config()`` is GEA's."""
 
-    max_dim: int = 21
-    latent_dim: int = 64
-    hidden_dim: int = 256
-    layers: int = 3
-    num_quantizers: int = 2
-    codebook_size: int = 512
-    commitment_weight: float = 1.0
-    ema_decay: float = 0.95
-    kmeans_init: bool = True
-    dead_code_threshold: float = 1.0
-    normalize_quantile: float = 0.0
+    max_dim: int = option(21, "actions are zero-padded to this many dimensions", minimum=1)
+    latent_dim: int = option(64, "width of the quantized latent", minimum=1)
+    hidden_dim: int = option(256, "hidden width of the encoder and decoder MLPs", minimum=1)
+    layers: int = option(3, "layers of the encoder and decoder MLPs", minimum=1)
+    num_quantizers: int = option(2, "codebooks, i.e. tokens per action", minimum=1)
+    codebook_size: int = option(512, "codes per codebook", minimum=2)
+    commitment_weight: float = option(1.0, "weight of the commitment loss", minimum=0)
+    ema_decay: float = option(0.95, "EMA decay of the codebooks", minimum=0)
+    kmeans_init: bool = option(True, "initialise codebooks by k-means on the first batch")
+    dead_code_threshold: float = option(1.0, "codes whose EMA usage falls below this are re-seeded", minimum=0)
+    normalize_quantile: float = option(
+        0.0, "actions are scaled by their q and 1 - q quantiles per dimension (0: min and max)", minimum=0
+    )
 
 
 def gea_rvq_config() -> RVQConfig:

@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from small_actor_critic import SmallActorCritic
 
 import gea.envs
 from gea.agents.baselines import ExpertPolicy, RandomPolicy, SB3Policy
 from gea.agents.interface import EpisodeAdapter
-from gea.agents.small_policy import SmallActorCritic
 from gea.rollouts.episodes import run_episode
 
 

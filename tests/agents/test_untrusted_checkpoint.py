@@ -59,7 +59,7 @@ def _commands(folder: Path, data: Path, out: Path) -> dict[str, list[str]]:
                  "videos_per_task=0", f"out_dir={out / 'eval'}"],
         "sft": ["sft", f"init={folder}", f"data.paths=[{data}]", "steps=1", "batch_size=2", "device=cpu",
                 "progress=false", f"out_dir={out / 'sft'}"],
-        "ppo": ["ppo", "ppo_recipe@_global_=gea", "policy.kind=mllm", f"policy.path={folder}", f"envs=[{ENV}]",
+        "ppo": ["ppo", "ppo_recipe@_global_=gea", "policy=mllm", f"policy.path={folder}", f"envs=[{ENV}]",
                 "num_envs=1", "rollout_steps=2", "total_steps=2", "minibatches=1", "progress=false",
                 f"out_dir={out / 'ppo'}"],
     }  # fmt: skip

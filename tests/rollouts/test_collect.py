@@ -159,3 +159,14 @@ def test_task_env_kwargs_apply_to_their_task_only(tmp_path: Path) -> None:
         np.testing.assert_array_equal(obs["image"], first[env_id])  # png is lossless
     with pytest.raises(ConfigError, match="needs an env id"):
         collect(_config(tmp_path / "e", envs, "task_env_kwargs=[{view: agent}]", "episodes_per_task=1"))
+
+
+def test_image_size_is_recorded_per_task_in_the_dataset(tmp_path: Path) -> None:
+    _require(BABYAI)
+    envs = f"envs=[{','.join(BABYAI)}]"
+    options = 'task_env_kwargs=[{env: "babyai:PickupLoc", image_size: 24}]'
+    meta = collect(_config(tmp_path / "d", envs, options, "episodes_per_task=1", "num_envs=0", "image_size=16")).meta
+    assert meta.image_size("babyai:GoToLocal") == (16, 16) and meta.image_size("babyai:PickupLoc") == (24, 24)
+    for window in WindowDataset(meta.root, context=1, loop=False):
+        assert window["images"].shape[1:3] == meta.image_size(window["embodiment"])
+    assert DatasetMeta.load(meta.root).image_size("babyai:Nope") is None

@@ -6,11 +6,14 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 from torch.utils.data import DataLoader
 
 from gea.envs.spec import ContinuousActions, DiscreteActions
-from gea.rollouts.dataset import DatasetWriter, EpisodeBuilder, WindowDataset, action_document
+from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
+from gea.rollouts.dataset.meta import read_episode_index
+from gea.rollouts.dataset.reader import _units_by_embodiment
 
 ARM = ContinuousActions(2, (-1.0, -1.0), (1.0, 1.0))
 GRID = DiscreteActions(("left", "right", "forward"))
@@ -106,3 +109,24 @@ def test_mixture_weights(dataset: Path, tmp_path: Path) -> None:
     from_other = [s["embodiment"] == "test:grid" and s["episode_index"] < 2 for s in itertools.islice(mixed, 600)]
     assert len(mixed.stream_weights) == 3
     assert np.mean(from_other) == pytest.approx(1 / 3, abs=0.06)
+
+
+def test_row_group_index_matches_the_episode_table(dataset: Path) -> None:
+    meta = DatasetMeta.load(dataset)
+    units = _units_by_embodiment(dataset, read_episode_index(dataset))
+    assert sorted(units) == ["test:arm", "test:grid"]
+    for embodiment, found in units.items():
+        episodes = meta.episodes.filter(pc.equal(meta.episodes["embodiment"], embodiment)).to_pylist()
+        expected: dict[tuple[str, int], int] = {}
+        for row in episodes:
+            expected[(row["shard"], row["row_group"])] = (
+                expected.get((row["shard"], row["row_group"]), 0) + row["length"]
+            )
+        got = {
+            (found.shard_names[shard], int(group)): int(windows)
+            for shard, group, windows in zip(found.shard, found.row_group, found.windows)
+        }
+        assert got == expected
+        order = [(found.shard_names[shard], int(group)) for shard, group in zip(found.shard, found.row_group)]
+        assert order == sorted(order)
+        assert all(found.path(unit).exists() for unit in range(len(found)))

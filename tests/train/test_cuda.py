@@ -34,8 +34,8 @@ PPO_ENV = "babyai:GoToLocal"
 WORKER = Path(__file__).with_name("cuda_sft_worker.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
 PPO_RUN = ["num_envs=2", "rollout_steps=4", "epochs=1", "minibatches=1", "total_steps=16", "progress=false",
-           "env_kwargs.image_size=64", "env_kwargs.render_mode=rgb_array", f"envs=[{PPO_ENV}]", "device=cuda",
-           "policy.kind=mllm", "policy.lora=true", "policy.lora_rank=4", "policy.lora_alpha=8"]  # fmt: skip
+           "image_size=64", "env_kwargs.render_mode=rgb_array", f"envs=[{PPO_ENV}]", "device=cuda",
+           "policy=mllm", "policy.lora.enabled=true", "policy.lora.rank=4", "policy.lora.alpha=8"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

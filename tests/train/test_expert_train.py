@@ -73,18 +73,19 @@ def test_settings_layer_defaults_family_game_and_command_line() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("backend=torch", "backend must be one of"),
-        ("encoder=resnet", "encoder must be one of"),
-        ("act=best", "act must be one of"),
+        ("backend=torch", "backend=torch: choose one of ppo, sb3"),
+        ("encoder=resnet", "encoder=resnet: choose one of cnn, impala"),
+        ("act=best", "act=best: choose one of auto, greedy, sample"),
+        ("backend=sb3 encoder=impala", "CnnPolicy"),
         ("minibatches=3", "not divisible"),
         ("clip_rewards=true", "PopArt"),
-        ("frame_stack=0", "frame_stack"),
-        ("total_stepz=5", "total_stepz"),
+        ("frame_stack=0", "frame_stack=0: must be at least 1"),
+        ("total_stepz=5", "total_steps"),
     ],
 )
 def test_bad_settings_fail_before_any_work(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_expert_config(ENV_ID, [override])
+        load_expert_config(ENV_ID, override.split())
 
 
 def test_frame_stack_agent_sees_what_the_expert_will_see() -> None:

@@ -4,7 +4,7 @@
 DATASET/
   README.md              generated dataset card
   data/shard-000000.parquet ...   the steps (schema in gea.rollouts.dataset.schema)
-  meta/info.json         format version, image format, totals, one entry per embodiment (its action space)
+  meta/info.json         format version, image format, totals, one entry per embodiment (action space, image size)
   meta/features.json     every column's type and meaning
   meta/episodes.parquet  one row per episode: shard, row group, row range, length, return, success (commit point)
   meta/checksums.json    sha256, row count and size of every shard
@@ -45,15 +45,19 @@ def shard_number(name: str) -> int:
     return int(Path(name).stem.rsplit("-", 1)[1])
 
 
-def embodiment_document(spec: EmbodimentSpec) -> dict[str, Any]:
-    """The ``info.json`` entry that records an embodiment's domain and action space."""
-    return {
+def embodiment_document(spec: EmbodimentSpec, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The ``info.json`` entry that records an embodiment's domain, action space and (when known) the
+    ``[height, width]`` of its observation images."""
+    document: dict[str, Any] = {
         "domain": spec.domain,
         "description": spec.description,
         "simulator": spec.simulator,
         "camera": spec.camera,
         "action": action_document(spec.action),
     }
+    if image_size is not None:
+        document["image_size"] = [int(image_size[0]), int(image_size[1])]
+    return document
 
 
 def action_document(action: ActionSpec) -> dict[str, Any]:

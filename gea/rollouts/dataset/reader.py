@@ -1,12 +1,15 @@
 """Stream training windows from one or more episode datasets, mixed by weight and split across ranks.
 
-Memory is bounded by the block size, not the dataset size: the reader keeps one small entry per row
-group (never a frame index), reads ``block_row_groups`` row groups at a time, decodes their images
-once, and yields that block's windows in a seeded random order (a bounded shuffle).
+Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
+group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
+at a time, decodes their images once, and yields that block's windows in a seeded random order (a
+bounded shuffle). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,24 +18,37 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from gea.errors import ConfigError
-from gea.rollouts.dataset.meta import DatasetMeta
+from gea.rollouts.dataset.integrity import damaged, open_shard, read_row_group, shard_problems
+from gea.rollouts.dataset.meta import load_info, read_checksums, read_episode_index
 from gea.rollouts.dataset.windows import WINDOW_COLUMNS, Block
 
 DatasetPaths = str | Path | Sequence[str | Path] | Mapping[str | Path, float]
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """One row group of one shard, restricted to one embodiment's episodes."""
+class _Units:
+    """The row groups of one embodiment in one dataset, as compact arrays (a few bytes per row group).
 
-    shard: Path
-    row_group: int
-    windows: int
+    Unit ``i`` is row group ``row_group[i]`` of shard file ``root / shard_names[shard[i]]``, restricted to the
+    embodiment's episodes, which hold ``windows[i]`` steps.
+    """
+
+    root: Path
+    shard_names: tuple[str, ...]
+    shard: np.ndarray
+    row_group: np.ndarray
+    windows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.shard)
+
+    def path(self, unit: int) -> Path:
+        """The shard file of unit ``unit``."""
+        return self.root / self.shard_names[int(self.shard[unit])]
 
 
 class _Stream:
@@ -43,7 +59,7 @@ class _Stream:
         key: str,
         embodiment: str,
         action_kind: str,
-        units: list[_Unit],
+        units: _Units,
         seed: int,
         shard: tuple[int, int],
         block_row_groups: int,
@@ -58,24 +74,29 @@ class _Stream:
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
+        self._epoch_units: tuple[int, np.ndarray, bool] | None = None
 
-    def _my_units(self, epoch: int) -> tuple[list[_Unit], bool]:
-        """This shard's units for ``epoch``, and whether windows (not units) are split across shards."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
-        units = [self.units[i] for i in order]
-        if len(units) >= self.world:
-            return units[self.rank :: self.world], False
-        return units, True  # fewer row groups than shards: every shard reads all, keeps every world-th window
+    def _my_units(self, epoch: int) -> tuple[np.ndarray, bool]:
+        """This shard's unit numbers for ``epoch``, and whether windows (not units) are split across shards."""
+        if self._epoch_units is None or self._epoch_units[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.units))
+            if len(order) >= self.world:
+                self._epoch_units = (epoch, order[self.rank :: self.world], False)
+            else:  # fewer row groups than shards: every shard reads all, keeps every world-th window
+                self._epoch_units = (epoch, order, True)
+        return self._epoch_units[1], self._epoch_units[2]
 
     def _load(self, epoch: int, block: int) -> bool:
         """Load block ``block`` of ``epoch``; False if the epoch has no such block."""
         units, split_windows = self._my_units(epoch)
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
-        if not chosen:
+        if not len(chosen):
             return False
         tables = []
         for unit in chosen:
-            table = pq.ParquetFile(unit.shard).read_row_group(unit.row_group, columns=list(WINDOW_COLUMNS))
+            path = self.units.path(unit)
+            shard = open_shard(path, self.units.root)
+            table = read_row_group(shard, path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
             tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
         self._block = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
         rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(self._block))
@@ -117,16 +138,33 @@ def _default_shard(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _units(meta: DatasetMeta, embodiment: str) -> list[_Unit]:
-    episodes = meta.episodes.filter(pc.equal(meta.episodes["embodiment"], embodiment))
-    grouped = episodes.group_by(["shard", "row_group"]).aggregate([("length", "sum")])
-    ordered = grouped.sort_by([("shard", "ascending"), ("row_group", "ascending")])
-    return [
-        _Unit(meta.root / shard, int(group), int(windows))
-        for shard, group, windows in zip(
-            ordered["shard"].to_pylist(), ordered["row_group"].to_pylist(), ordered["length_sum"].to_pylist()
+def _units_by_embodiment(root: Path, index: pa.Table) -> dict[str, _Units]:
+    """Each embodiment's row groups and their step counts, from ``read_episode_index`` (dictionary-encoded).
+
+    Only numeric arrays are built (no Python object per episode or row group), so startup time and memory grow
+    with the number of row groups at a few bytes each, not with the text of the metadata.
+    """
+    if index.num_rows == 0:
+        return {}
+    shards, embodiments = index["shard"].chunk(0), index["embodiment"].chunk(0)
+    names = shards.dictionary.to_pylist()
+    name_rank = np.empty(len(names), np.int64)  # dictionary code -> position in name order
+    name_rank[np.argsort(names)] = np.arange(len(names))
+    shard = name_rank[shards.indices.to_numpy()]
+    group = index["row_group"].to_numpy().astype(np.int64)
+    length = index["length"].to_numpy()
+    codes = embodiments.indices.to_numpy()
+    result: dict[str, _Units] = {}
+    for code, embodiment in enumerate(embodiments.dictionary.to_pylist()):
+        mine = codes == code
+        keys, inverse = np.unique((shard[mine] << 32) | group[mine], return_inverse=True)  # sorted: (shard, group)
+        windows = np.bincount(inverse.reshape(-1), weights=length[mine], minlength=len(keys)).astype(np.int64)
+        units = _Units(
+            root, tuple(sorted(names)), (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), windows
         )
-    ]
+        if len(units):
+            result[embodiment] = units
+    return result
 
 
 class WindowDataset(IterableDataset[dict[str, Any]]):
@@ -163,13 +201,19 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         self.context, self.seed, self.loop = context, seed, loop
         self.block_row_groups, self.decode_images = block_row_groups, decode_images
         self.rank, self.world_size = _default_shard(rank, world_size)
-        self._sources: list[tuple[str, str, str, list[_Unit], float]] = []
+        self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
-            meta = DatasetMeta.load(path)
-            for embodiment, document in sorted(meta.embodiments.items()):
-                units = _units(meta, embodiment)
+            root = Path(path)
+            info = load_info(root)
+            index = read_episode_index(root)
+            problems = shard_problems(root, index, read_checksums(root))
+            if problems:
+                raise damaged(root, problems)
+            units_of = _units_by_embodiment(root, index)
+            for embodiment, document in sorted(info.get("embodiments", {}).items()):
+                units = units_of.get(embodiment)
                 share = weight * (embodiment_weights or {}).get(embodiment, 1.0)
-                if units and share > 0:
+                if units is not None and len(units) and share > 0:
                     key = f"{number}:{embodiment}"
                     self._sources.append((key, embodiment, document["action"]["kind"], units, share))
         if not self._sources:
@@ -212,14 +256,17 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Yield windows until every stream is finished (never, when looping)."""
         self._start()
-        weights = np.asarray([source[4] for source in self._sources], np.float64)
-        alive = np.ones(len(self._streams), bool)
-        while alive.any():
-            probabilities = np.where(alive, weights, 0.0)
-            choice = int(self._mixer.choice(len(self._streams), p=probabilities / probabilities.sum()))
+        weights = [source[4] for source in self._sources]
+        alive = list(range(len(self._streams)))
+        cumulative = list(itertools.accumulate(weights))
+        while alive:
+            # One uniform draw picks a live stream with probability proportional to its weight.
+            draw = self._mixer.random() * cumulative[-1]
+            choice = alive[min(bisect.bisect_right(cumulative, draw), len(alive) - 1)]
             sample = self._streams[choice].next(self.context)
             if sample is None:
-                alive[choice] = False
+                alive.remove(choice)
+                cumulative = list(itertools.accumulate(weights[index] for index in alive))
                 continue
             yield sample
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from gea.rollouts.dataset.integrity import open_shard, read_row_group
 from gea.rollouts.dataset.meta import DatasetMeta
 
 
@@ -24,8 +24,9 @@ def iter_episodes(
     group_start = 0
     for row in rows:
         if loaded != (row["shard"], row["row_group"]):
-            parquet = pq.ParquetFile(meta.root / row["shard"])
-            table = parquet.read_row_group(row["row_group"], columns=list(columns) if columns else None)
+            path = meta.root / row["shard"]
+            parquet = open_shard(path, meta.root)
+            table = read_row_group(parquet, path, meta.root, row["row_group"], columns)
             group_start = sum(parquet.metadata.row_group(g).num_rows for g in range(row["row_group"]))
             loaded = (row["shard"], row["row_group"])
         assert table is not None

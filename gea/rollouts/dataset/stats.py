@@ -10,8 +10,8 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from gea.rollouts.dataset.integrity import open_shard, read_row_group
 from gea.rollouts.dataset.meta import DatasetMeta
 
 QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -70,9 +70,9 @@ def compute_stats(meta: DatasetMeta) -> dict[str, dict[str, Any]]:
     counts: dict[str, Counter[str]] = {}
     columns = ["embodiment", "action", "action_text"]
     for shard in meta.shard_files():
-        parquet = pq.ParquetFile(meta.root / shard)
+        parquet = open_shard(meta.root / shard, meta.root)
         for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group, columns=columns)
+            table = read_row_group(parquet, meta.root / shard, meta.root, group, columns)
             embodiments = np.asarray(table["embodiment"].to_pylist())
             for embodiment in np.unique(embodiments):
                 rows = table.filter(embodiments == embodiment)

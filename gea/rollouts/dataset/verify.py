@@ -1,14 +1,15 @@
-"""Check a dataset on disk: every shard present, unmodified (sha256), and with the rows the metadata says."""
+"""Check a dataset on disk in full: every shard present, unmodified (sha256), and with the rows the metadata says."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from gea.files import sha256_file
+from gea.rollouts.dataset.integrity import damaged, shard_problems
 from gea.rollouts.dataset.layout import data_dir
-from gea.rollouts.dataset.meta import DatasetError, DatasetMeta
+from gea.rollouts.dataset.meta import DatasetMeta
 
 
 @dataclass
@@ -28,39 +29,20 @@ class VerifyReport:
 
 
 def verify(root: str, check_hashes: bool = True) -> VerifyReport:
-    """Check checksums, row counts and episode offsets of the dataset at ``root``."""
-    meta = DatasetMeta.load(root)
-    report = VerifyReport(episodes=meta.num_episodes, steps=meta.num_steps)
-    committed = meta.shard_files()
-    report.shards = len(committed)
-    lengths: dict[str, int] = {}
-    for shard, length in zip(meta.episodes["shard"].to_pylist(), meta.episodes["length"].to_pylist()):
-        lengths[shard] = lengths.get(shard, 0) + int(length)
-    for shard in committed:
+    """Check checksums, sizes, footers, row counts and episode offsets of the dataset at ``root``."""
+    meta = DatasetMeta.load(root, check_shards=False)
+    report = VerifyReport(episodes=meta.num_episodes, steps=meta.num_steps, shards=len(meta.shard_files()))
+    report.problems = shard_problems(meta.root, meta.episodes, meta.checksums, hash_modified=False)
+    failed = {problem.split(": ", 1)[0] for problem in report.problems}
+    for shard in meta.shard_files() if check_hashes else []:
         path = meta.root / shard
-        entry = meta.checksums.get(shard)
-        if entry is None:
-            report.problems.append(f"{path}: no checksum in meta/checksums.json")
-            continue
-        if not path.exists():
-            report.problems.append(f"{path}: missing shard")
-            continue
-        if check_hashes and sha256_file(path) != entry["sha256"]:
+        if str(path) not in failed and sha256_file(path) != meta.checksums[shard]["sha256"]:
             report.problems.append(f"{path}: corrupt shard (sha256 differs from meta/checksums.json)")
-            continue
-        try:
-            rows = pq.ParquetFile(path).metadata.num_rows
-        except Exception as error:  # pyarrow raises several types for unreadable files
-            report.problems.append(f"{path}: unreadable Parquet file ({error})")
-            continue
-        if rows != entry["rows"] or rows != lengths[shard]:
-            report.problems.append(
-                f"{path}: {rows} rows, but checksums.json says {entry['rows']} and episodes.parquet {lengths[shard]}"
-            )
-    indices = meta.episodes["episode_index"].to_pylist()
-    if len(set(indices)) != len(indices):
+    indices = meta.episodes["episode_index"]
+    if pc.count_distinct(indices).as_py() != len(indices):
         report.problems.append(f"{meta.root}/meta/episodes.parquet: duplicate episode indices")
     folder = data_dir(meta.root)
+    committed = set(meta.shard_files())
     extra = sorted(p.name for p in folder.glob("*.parquet") if f"{folder.name}/{p.name}" not in committed)
     if extra:
         report.warnings.append(
@@ -71,8 +53,8 @@ def verify(root: str, check_hashes: bool = True) -> VerifyReport:
 
 
 def verify_or_raise(root: str, check_hashes: bool = True) -> VerifyReport:
-    """``verify``, raising ``DatasetError`` with every problem if there is one."""
+    """``verify``, raising ``DatasetError`` with every problem and the fix if there is one."""
     report = verify(root, check_hashes)
     if not report.ok:
-        raise DatasetError("dataset verification failed:\n  " + "\n  ".join(report.problems))
+        raise damaged(DatasetMeta.load(root, check_shards=False).root, report.problems)
     return report

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gea.rollouts.dataset.images import decode_image
+from gea.rollouts.dataset.images import decode_images as decode_image_column
 
 WINDOW_COLUMNS: tuple[str, ...] = (
     "episode_index",
@@ -33,12 +33,12 @@ class Block:
         self.embodiment = table["embodiment"].to_pylist()
         self.task = table["task"].to_pylist()
         self.instruction = table["instruction"].to_pylist()
-        encoded = table["image"].to_pylist()
-        self.has_images = bool(encoded) and encoded[0] is not None
+        encoded = table["image"]
+        self.has_images = len(encoded) > 0 and encoded[0].is_valid
         if self.has_images and decode_images:
-            self.images: np.ndarray | list[Any] = np.stack([decode_image(data) for data in encoded])
+            self.images: np.ndarray | list[Any] = decode_image_column(encoded)
         else:
-            self.images = encoded
+            self.images = encoded.to_pylist()
         proprio = table["proprio"].to_pylist()
         self.proprio = None if not proprio or proprio[0] is None else np.asarray(proprio, np.float32)
         if action_kind == "continuous":
@@ -57,40 +57,39 @@ class Block:
     def window(self, row: int, context: int) -> dict[str, Any]:
         """The window ending at ``row``: ``context`` steps, padded (``mask`` False) before the episode start."""
         first = max(int(self.episode_start[row]), row - context + 1)
-        rows = np.arange(first, row + 1)
-        pad = context - len(rows)
-        mask = np.concatenate([np.zeros(pad, bool), np.ones(len(rows), bool)])
+        pad = context - (row + 1 - first)
+        span = slice(first, row + 1)
         sample: dict[str, Any] = {
             "embodiment": self.embodiment[row],
             "task": self.task[row],
             "instruction": self.instruction[row],
             "episode_index": int(self.episode_index[row]),
             "step": int(self.step[row]),
-            "mask": mask,
-            "action_text": [""] * pad + [self.action_text[i] or "" for i in rows],
+            "mask": np.arange(context) >= pad,
+            "action_text": [""] * pad + [text or "" for text in self.action_text[span]],
         }
-        sample["images"] = self._images(rows, pad)
-        sample["proprio"] = None if self.proprio is None else _pad(self.proprio[rows], pad, 0.0)
+        sample["images"] = self._images(span, pad)
+        sample["proprio"] = None if self.proprio is None else _pad(self.proprio[span], pad, 0.0)
         if self.action_kind == "continuous":
-            sample["actions"] = _pad(self.actions[rows], pad, 0.0)
+            sample["actions"] = _pad(self.actions[span], pad, 0.0)
         elif self.action_kind == "discrete":
-            sample["actions"] = _pad(self.actions[rows], pad, -1)
+            sample["actions"] = _pad(self.actions[span], pad, -1)
         else:
-            sample["actions"] = [""] * pad + [self.actions[i] for i in rows]
+            sample["actions"] = [""] * pad + self.actions[span]
         sample["target_action"] = sample["actions"][-1]
         return sample
 
-    def _images(self, rows: np.ndarray, pad: int) -> Any:
+    def _images(self, span: slice, pad: int) -> Any:
         if not self.has_images:
             return None
         if isinstance(self.images, np.ndarray):
-            return _pad(self.images[rows], pad, 0)
-        return [None] * pad + [self.images[i] for i in rows]
+            return _pad(self.images[span], pad, 0)
+        return [None] * pad + self.images[span]
 
 
 def _pad(values: np.ndarray, pad: int, fill: float) -> np.ndarray:
-    """Prepend ``pad`` entries of ``fill`` along the first axis."""
-    if pad == 0:
-        return values
-    padding = np.full((pad, *values.shape[1:]), fill, dtype=values.dtype)
-    return np.concatenate([padding, values])
+    """A new array: ``pad`` entries of ``fill`` along the first axis, then ``values`` (a view into the block)."""
+    padded = np.empty((pad + len(values), *values.shape[1:]), dtype=values.dtype)
+    padded[:pad] = fill
+    padded[pad:] = values
+    return padded

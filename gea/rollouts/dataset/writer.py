@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gea.files import (
@@ -19,8 +20,17 @@ from gea.files import (
 from gea.rollouts.dataset.card import render_card
 from gea.rollouts.dataset.episode import Episode
 from gea.rollouts.dataset.images import check_image_format
+from gea.rollouts.dataset.integrity import damaged, shard_problems
 from gea.rollouts.dataset.layout import FORMAT_NAME, SHARD_EPISODES_KEY, data_dir, meta_path, shard_name, shard_number
-from gea.rollouts.dataset.meta import EPISODES_SCHEMA, DatasetError, DatasetMeta, read_episodes, write_episodes
+from gea.rollouts.dataset.meta import (
+    EPISODES_SCHEMA,
+    DatasetError,
+    DatasetMeta,
+    read_checksums,
+    read_episodes,
+    read_json_object,
+    write_episodes,
+)
 from gea.rollouts.dataset.schema import ROW_SCHEMA, SCHEMA_VERSION, features
 from gea.rollouts.dataset.stats import compute_stats
 
@@ -58,7 +68,7 @@ class DatasetWriter:
                 "or choose another output folder"
             )
         if info_file.exists() and append:
-            self.info: dict[str, Any] = json.loads(info_file.read_text())
+            self.info: dict[str, Any] = read_json_object(info_file, "collect into a new output folder")
             if self.info.get("image_format") != image_format:
                 raise DatasetError(
                     f"{self.root} stores {self.info.get('image_format')} images; cannot append {image_format} images"
@@ -73,6 +83,10 @@ class DatasetWriter:
                 "embodiments": {},
             }
         self._checksums = self._load_checksums()
+        if append:  # appending to a damaged dataset would bury the damage under new episodes
+            problems = shard_problems(self.root, self._episodes, self._checksums)
+            if problems:
+                raise damaged(self.root, problems)
         self._shard_number = max((shard_number(name) + 1 for name in self._checksums), default=0)
         if append:
             self._recover()
@@ -158,7 +172,7 @@ class DatasetWriter:
         schema = ROW_SCHEMA.with_metadata({**ROW_SCHEMA.metadata, SHARD_EPISODES_KEY: json.dumps(rows).encode()})
 
         def write(temporary: Path) -> None:
-            with pq.ParquetWriter(temporary, schema) as parquet:
+            with pq.ParquetWriter(temporary, schema, write_page_checksum=True) as parquet:
                 for tables in groups:
                     table = pa.concat_tables(tables).replace_schema_metadata(schema.metadata)
                     parquet.write_table(table, row_group_size=table.num_rows)
@@ -168,10 +182,12 @@ class DatasetWriter:
     def _add_committed(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Record a complete shard in the checksums and the episodes table (the commit point)."""
         path = self.root / name
+        status = path.stat()
         self._checksums[name] = {
             "sha256": sha256_file(path),
             "rows": sum(row["length"] for row in rows),
-            "bytes": path.stat().st_size,
+            "bytes": status.st_size,
+            "mtime_ns": status.st_mtime_ns,  # a later open hashes the shard again only if this changed
         }
         self._shard_number = max(self._shard_number, shard_number(name) + 1)
         new = pa.Table.from_pylist(rows, schema=EPISODES_SCHEMA)
@@ -181,8 +197,7 @@ class DatasetWriter:
         write_episodes(self.root, self._episodes)
 
     def _load_checksums(self) -> dict[str, dict[str, Any]]:
-        path = meta_path(self.root, "checksums.json")
-        checksums = json.loads(path.read_text()) if path.exists() else {}
+        checksums = read_checksums(self.root)
         committed = set(self._episodes["shard"].to_pylist())
         return {name: entry for name, entry in checksums.items() if name in committed}
 
@@ -194,12 +209,19 @@ class DatasetWriter:
         for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
             name = f"{folder.name}/{path.name}"
             if name not in listed:
-                metadata = pq.read_schema(path).metadata or {}
-                rows = [{**row, "shard": name} for row in json.loads(metadata[SHARD_EPISODES_KEY])]
-                self._add_committed(name, rows)
+                self._add_committed(name, shard_episode_rows(path, name, self.root))
 
     def _write_info(self) -> None:
         self.info["total_episodes"] = self._episodes.num_rows
-        self.info["total_steps"] = int(sum(self._episodes["length"].to_pylist()))
+        self.info["total_steps"] = int(pc.sum(self._episodes["length"]).as_py() or 0)
         self.info["shards"] = len(self._checksums)
         atomic_write_json(meta_path(self.root, "info.json"), self.info)
+
+
+def shard_episode_rows(path: Path, name: str, root: Path) -> list[dict[str, Any]]:
+    """The ``meta/episodes.parquet`` rows a complete shard lists in its own footer (for crash recovery)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        return [{**row, "shard": name} for row in json.loads(metadata[SHARD_EPISODES_KEY])]
+    except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as error:
+        raise damaged(root, [f"{path}: not a complete shard of this dataset ({error!r})"]) from error

@@ -1,15 +1,15 @@
 """Schema of ``gea expert train`` and its per-game recipe table (``gea/configs/expert_recipes.yaml``).
 
-A run's settings come from four layers, later ones winning: the schema's defaults (``ExpertTrainConfig``, echoed
-in ``gea/configs/expert_train.yaml``), the recipe of the env's family (``procgen``, ``atari``), the recipe of the
-env id itself, and the command line.
+A run's settings come from four layers, later ones winning: the schema's defaults (``ExpertTrainConfig``; the job
+file ``gea/configs/expert_train.yaml`` holds only what differs), the recipe of the env's family (``procgen``,
+``atari``), the recipe of the env id itself, and the command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -18,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gea.config import load_job_config
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
+from gea.schema import check_values, option
 
 BACKENDS = ("ppo", "sb3")
 ENCODERS = ("cnn", "impala")
@@ -28,73 +30,60 @@ RECIPES_FILE = "expert_recipes.yaml"
 
 @dataclass
 class ExpertTrainConfig:
-    """Settings of one expert training run (see ``gea expert train --help``).
+    """Settings of one expert training run (``gea expert --help`` lists them with their defaults).
 
-    ``backend``: ``ppo`` (the project's PPO on vector envs, resumable) or ``sb3`` (Stable-Baselines3 PPO
-    ``CnnPolicy``). PPO settings use the names of ``gea ppo``; ``entropy_coef`` weighs the entropy divided by its
-    maximum (``log(number of actions)``), as ``gea ppo`` does. ``encoder``: ``cnn`` (Nature CNN) or ``impala``
-    (IMPALA-style residual CNN), then a ``cnn_features``-unit layer; ``popart`` puts a PopArt layer on the critic.
+    ``entropy_coef`` weighs the entropy divided by its maximum (``log(number of actions)``), as ``gea ppo`` does.
     ``bootstrap_truncated=false`` treats an episode cut off by the env's time limit as ended (no value bootstrapped
     past it), as Procgen's own training does: its level timeouts are part of the game, and bootstrapping them
-    rewards an agent for stalling until time runs out. ``env_kwargs`` go to ``gea.envs.make`` for training and
-    evaluation, ``train_env_kwargs`` for training only (e.g. Atari ``terminal_on_life_loss``).
-
-    Evaluation: the expert acts ``greedy`` or ``sample``; ``auto`` plays ``select_episodes`` episodes each way on
-    seeds from ``select_seed`` and keeps the better. Then the expert and a uniformly random policy play
-    ``eval_episodes`` episodes on held-out seeds from ``eval_seed`` (training never resets to these seeds).
-    ``eval_max_steps`` caps evaluation episodes (0: the env's own limit). ``dtype`` is the saved weights' type.
-    ``out_dir`` "" means the experts folder (``$GEA_EXPERTS_DIR``); ``resume`` continues the run found there.
+    rewards an agent for stalling until time runs out. Evaluation: with ``act=auto`` the expert plays
+    ``select_episodes`` episodes greedily and by sampling on seeds from ``select_seed`` and keeps the better mode;
+    then it and a uniformly random policy play ``eval_episodes`` episodes on held-out seeds from ``eval_seed``
+    (no training env is ever reset to these seeds).
     """
 
-    env_id: str = ""
-    backend: str = "ppo"
-    total_steps: int = 500_000
-    num_envs: int = 8
-    rollout_steps: int = 128
-    epochs: int = 3
-    minibatches: int = 4
-    lr: float = 5e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    entropy_coef: float = 0.027
-    value_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    bootstrap_truncated: bool = True
-    encoder: str = "cnn"
-    cnn_features: int = 128
-    popart: bool = False
-    frame_stack: int = 1
-    image_size: int = 64
-    clip_rewards: bool = False
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
-    asynchronous: bool = False
-    seed: int = 0
-    threads: int = 1
-    resume: bool = True
-    checkpoint_every: int = 10
-    act: str = "auto"
-    select_episodes: int = 10
-    select_seed: int = 6_500_000
-    eval_episodes: int = 50
-    eval_seed: int = 5_500_000
-    eval_max_steps: int = 0
-    dtype: str = "float16"
-    progress: bool = True
-    out_dir: str = ""
+    env_id: str = option("", "the env to train on (the first argument of gea expert train)")
+    backend: str = option("ppo", "ppo: the project's PPO (resumable); sb3: Stable-Baselines3 PPO", choices=BACKENDS)
+    total_steps: int = option(500_000, "env steps of training (raise it and rerun to train a run further)", minimum=1)
+    num_envs: int = option(8, "envs stepped together", minimum=1)
+    rollout_steps: int = option(128, "steps per env per update", minimum=1)
+    epochs: int = option(3, "passes over each rollout", minimum=1)
+    minibatches: int = option(4, "minibatches per pass (must divide num_envs x rollout_steps)", minimum=1)
+    lr: float = option(5e-4, "Adam learning rate", minimum=0)
+    gamma: float = option(0.99, "discount factor", minimum=0)
+    gae_lambda: float = option(0.95, "GAE lambda", minimum=0)
+    clip: float = option(0.2, "PPO clip range", minimum=0)
+    entropy_coef: float = option(
+        0.027, "weight of entropy / log(actions) (0.027 = SB3's 0.01 with 15 actions)", minimum=0
+    )
+    value_coef: float = option(0.5, "value loss weight", minimum=0)
+    max_grad_norm: float = option(0.5, "gradient norm clip", minimum=0)
+    bootstrap_truncated: bool = option(True, "bootstrap values past time-limit truncations (false: they end there)")
+    encoder: str = option("cnn", "cnn: Nature CNN; impala: IMPALA-style residual CNN", choices=ENCODERS)
+    cnn_features: int = option(128, "width of the layer after the CNN", minimum=1)
+    popart: bool = option(False, "PopArt-normalized critic (ppo backend)")
+    frame_stack: int = option(1, "images stacked along channels as the policy's input", minimum=1)
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    clip_rewards: bool = option(False, "train on the sign of the reward (sb3 backend; ppo: use popart)")
+    env_kwargs: dict[str, Any] = option(factory=dict, help="adapter options for training and evaluation")
+    train_env_kwargs: dict[str, Any] = option(
+        factory=dict, help="adapter options for training only, e.g. +train_env_kwargs.terminal_on_life_loss=true"
+    )
+    asynchronous: bool = option(False, "step the training envs in worker processes")
+    seed: int = option(0, "seed of training")
+    threads: int = option(1, "torch CPU threads (0: torch's default; 1 avoids oversubscription)", minimum=0)
+    resume: bool = option(True, "continue the run found in the expert folder (false: start over)")
+    checkpoint_every: int = option(10, "updates between checkpoints", minimum=1)
+    act: str = option("auto", "how the expert acts: greedy, sample, or auto (the better one)", choices=ACT_CHOICES)
+    select_episodes: int = option(10, "episodes per mode to pick the acting mode (act=auto)", minimum=0)
+    select_seed: int = option(6_500_000, "first seed of the selection episodes")
+    eval_episodes: int = option(50, "held-out episodes of the expert and of a random policy", minimum=1)
+    eval_seed: int = option(5_500_000, "first seed of the held-out episodes")
+    eval_max_steps: int = option(0, "step limit of an evaluation episode (0: the env's own)", minimum=0)
+    dtype: str = option("float16", "type of the saved weights", choices=("float16", "float32"))
+    progress: bool = option(True, "show progress bars")
+    out_dir: str = option("", "where the expert is saved (empty: $GEA_EXPERTS_DIR, else ~/.cache/gea/experts)")
 
     def __post_init__(self) -> None:
-        for name, value, choices in (
-            ("backend", self.backend, BACKENDS),
-            ("encoder", self.encoder, ENCODERS),
-            ("act", self.act, ACT_CHOICES),
-            ("dtype", self.dtype, ("float16", "float32")),
-        ):
-            if value not in choices:
-                raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-        if self.frame_stack < 1:
-            raise ConfigError(f"frame_stack must be >= 1, got {self.frame_stack}")
         if (self.num_envs * self.rollout_steps) % self.minibatches:
             raise ConfigError(
                 f"num_envs x rollout_steps = {self.num_envs * self.rollout_steps} is not divisible by "
@@ -140,6 +129,7 @@ def load_expert_config(env_id: str, overrides: Sequence[str] = ()) -> ExpertTrai
         OmegaConf.update(merged, path, OmegaConf.select(chosen, path), merge=False, force_add=True)
     config = OmegaConf.to_object(merged)
     assert isinstance(config, ExpertTrainConfig)
+    check_values(config)
     return config
 
 

@@ -108,14 +108,14 @@ class SmallNetAgent:
         """A fresh net for ``env_ids`` (which must share one action space) and the given observation key."""
         specs = {env_spec(env_id).action for env_id in env_ids}
         if len(specs) != 1:
-            raise ConfigError(f"policy.kind=small needs envs with one action space; got {sorted(set(env_ids))}")
+            raise ConfigError(f"policy=small needs envs with one action space; got {sorted(set(env_ids))}")
         action = specs.pop()
         if isinstance(action, DiscreteActions):
             action_dim, discrete = action.n, True
         elif isinstance(action, ContinuousActions):
             action_dim, discrete = action.dim, False
         else:
-            raise ConfigError("policy.kind=small supports discrete and continuous actions; use kind=mllm for text")
+            raise ConfigError("policy=small supports discrete and continuous actions; use policy=mllm for text")
         if observation_key not in observation_space.spaces:
             raise ConfigError(
                 f"policy.observation={observation_key!r} is not an observation of {env_ids[0]}; "

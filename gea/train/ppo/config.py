@@ -2,115 +2,100 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from gea.agents.config import MLLMPolicyConfig, SmallPolicyConfig
+from gea.envs.contract import DEFAULT_IMAGE_SIZE
 from gea.errors import ConfigError
+from gea.schema import check_values, option
 
 ALGOS = ("ppo", "success_sft", "iql")
-
-
-@dataclass
-class PolicySection:
-    """Which policy to train.
-
-    ``kind=small``: a from-scratch actor-critic (``encoder`` mlp on ``proprio`` / cnn on ``image``).
-    ``kind=mllm``: the GEA policy, loaded from ``path`` (an SFT checkpoint written by ``save_pretrained``)
-    or built from ``model`` (``tiny`` = the offline tiny LLaVA-OneVision) when ``path`` is empty.
-    ``trust_remote_code``: run model code shipped with ``path`` or ``model`` (only if you trust its source).
-    """
-
-    kind: str = "small"
-    path: str = ""
-    encoder: str = "mlp"
-    observation: str = "proprio"
-    hidden: int = 64
-    popart: bool = False
-    model: str = "tiny"
-    trust_remote_code: bool = False
-    lora: bool = False
-    lora_rank: int = 128
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
 
 
 @dataclass
 class SFTTermConfig:
     """Joint SFT loss on an episode dataset, added to the PPO loss with weight ``weight`` (GEA: 0.1)."""
 
-    dataset: str = ""
-    weight: float = 0.1
-    batch_size: int = 32
+    dataset: str = option("", "an episode dataset folder (empty: no SFT term)")
+    weight: float = option(0.1, "weight of the SFT loss (GEA: 0.1; 0: off)", minimum=0)
+    batch_size: int = option(32, "dataset windows per minibatch", minimum=1)
 
 
 @dataclass
 class SuccessSFTConfig:
     """Ablation ``algo=success_sft``: keep the policy's own successful episodes and fine-tune on them."""
 
-    epochs: int = 2
-    minibatches: int = 4
+    epochs: int = option(2, "passes over the kept steps per rollout", minimum=1)
+    minibatches: int = option(4, "minibatches per pass", minimum=1)
 
 
 @dataclass
 class IQLConfig:
     """Ablation ``algo=iql``: implicit Q-learning on the policy's own rollouts (Kostrikov et al. 2022)."""
 
-    expectile: float = 0.7
-    temperature: float = 3.0
-    max_weight: float = 100.0
-    target_update: float = 0.005
-    updates_per_rollout: int = 64
-    batch_size: int = 256
-    hidden: int = 256
+    expectile: float = option(0.7, "expectile of the value regression, in (0, 1)", minimum=0)
+    temperature: float = option(3.0, "inverse temperature of the advantage weights exp(t (Q - V))", minimum=0)
+    max_weight: float = option(100.0, "cap on the advantage weights", minimum=0)
+    target_update: float = option(0.005, "Polyak step of the target Q networks", minimum=0)
+    updates_per_rollout: int = option(64, "IQL updates after each rollout", minimum=1)
+    batch_size: int = option(256, "transitions per update", minimum=1)
+    hidden: int = option(256, "hidden width of the Q and V networks", minimum=1)
 
 
 @dataclass
 class PPOConfig:
     """Schema of ``gea ppo``: envs per rank, policy, PPO hyperparameters, checkpoints and logging."""
 
-    algo: str = "ppo"
-    policy: PolicySection = field(default_factory=PolicySection)
-    envs: list[str] = field(default_factory=lambda: ["cartpole"])
-    rank_envs: dict[str, list[str]] = field(default_factory=dict)
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    imports: list[str] = field(default_factory=list)
-    num_envs: int = 8
-    asynchronous: bool = False
-    step_timeout: float | None = None
-    total_steps: int = 100_000
-    rollout_steps: int = 128
-    epochs: int = 4
-    minibatches: int = 4
-    lr: float = 3e-4
-    anneal_lr: bool = False
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    clip_value: float | None = None
-    normalize_advantages: bool = True
-    entropy_coef: float = 0.0
-    value_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    adam_eps: float = 1e-5
-    log_kl_start: bool = True
-    sft: SFTTermConfig = field(default_factory=SFTTermConfig)
-    success_sft: SuccessSFTConfig = field(default_factory=SuccessSFTConfig)
-    iql: IQLConfig = field(default_factory=IQLConfig)
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    out_dir: str = "outputs/ppo"
-    checkpoint_every: int = 10
-    keep_checkpoints: int = 2
-    resume: bool = False
-    tensorboard: bool = True
-    progress: bool = True
+    choices: ClassVar[dict[str, dict[str, type]]] = {"policy": {"small": SmallPolicyConfig, "mllm": MLLMPolicyConfig}}
+
+    algo: str = option("ppo", "ppo, or an ablation on the policy's own rollouts", choices=ALGOS)
+    # SmallPolicyConfig | MLLMPolicyConfig, picked by policy=small|mllm (OmegaConf types no unions of sections)
+    policy: Any = option(factory=SmallPolicyConfig, help="the policy to train")
+    envs: list[str] = option(factory=lambda: ["cartpole"], help="env ids every rank steps (repeated to num_envs)")
+    rank_envs: dict[str, list[str]] = option(
+        factory=dict, help="other envs for some ranks, e.g. +rank_envs.1=[procgen:starpilot]"
+    )
+    image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
+    env_kwargs: dict[str, Any] = option(factory=dict, help="options for every env, e.g. +env_kwargs.view=agent")
+    imports: list[str] = option(factory=list, help="modules that register envs (imported in every worker too)")
+    num_envs: int = option(8, "envs per rank", minimum=1)
+    asynchronous: bool = option(False, "step the envs in worker processes")
+    step_timeout: float | None = option(None, "seconds before a hung env worker is restarted (null: never)")
+    total_steps: int = option(100_000, "env steps over all ranks", minimum=1)
+    rollout_steps: int = option(128, "steps per env per rollout", minimum=1)
+    epochs: int = option(4, "passes over each rollout", minimum=1)
+    minibatches: int = option(4, "minibatches per pass (must divide num_envs x rollout_steps)", minimum=1)
+    lr: float = option(3e-4, "Adam learning rate", minimum=0)
+    anneal_lr: bool = option(False, "anneal the learning rate linearly to 0")
+    gamma: float = option(0.99, "discount factor", minimum=0)
+    gae_lambda: float = option(0.95, "GAE lambda", minimum=0)
+    clip: float = option(0.2, "PPO clip range of the probability ratio", minimum=0)
+    clip_value: float | None = option(None, "clip range of the value update (null: unclipped)", minimum=0)
+    normalize_advantages: bool = option(True, "normalize advantages per minibatch")
+    entropy_coef: float = option(0.0, "weight of the entropy bonus (entropy normalized per env)", minimum=0)
+    value_coef: float = option(0.5, "weight of the value loss", minimum=0)
+    max_grad_norm: float = option(0.5, "gradient norm clip", minimum=0)
+    adam_eps: float = option(1e-5, "Adam epsilon", minimum=0)
+    log_kl_start: bool = option(True, "log the KL to the start policy every update")
+    sft: SFTTermConfig = option(factory=SFTTermConfig, help="joint SFT loss on an episode dataset")
+    success_sft: SuccessSFTConfig = option(factory=SuccessSFTConfig, help="the algo=success_sft ablation")
+    iql: IQLConfig = option(factory=IQLConfig, help="the algo=iql ablation")
+    seed: int = option(0, "base seed (each rank's envs and sampling derive from it)")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    threads: int = option(0, "torch threads (0: torch's default)", minimum=0)
+    out_dir: str = option("outputs/ppo", "where config, checkpoints, TensorBoard logs and policy/ are written")
+    checkpoint_every: int = option(10, "updates between checkpoints (0: none)", minimum=0)
+    keep_checkpoints: int = option(2, "newest checkpoints kept (0: all)", minimum=0)
+    resume: bool = option(False, "continue from the newest checkpoint in out_dir")
+    tensorboard: bool = option(True, "write TensorBoard logs")
+    progress: bool = option(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ConfigError(f"algo must be one of {ALGOS}, got {self.algo!r}")
-        if self.policy.kind not in ("small", "mllm"):
-            raise ConfigError(f"policy.kind must be 'small' or 'mllm', got {self.policy.kind!r}")
+        check_values(self)  # every option's minimum and choices (algo, counts, rates, ...)
+        if not isinstance(self.policy, SmallPolicyConfig | MLLMPolicyConfig):
+            kind = type(self.policy).__name__
+            raise ConfigError(f"policy must be a SmallPolicyConfig or MLLMPolicyConfig, got {kind}")
         if (self.num_envs * self.rollout_steps) % self.minibatches:
             raise ConfigError(
                 f"num_envs x rollout_steps = {self.num_envs * self.rollout_steps} is not divisible by "

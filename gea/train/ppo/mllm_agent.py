@@ -24,12 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from gea.agents.config import LoraConfig, PolicyConfig
+from gea.agents.config import MLLMPolicyConfig
 from gea.agents.policy import GEAPolicy
 from gea.agents.value import PopArt
 from gea.envs.registry import spec as env_spec
 from gea.train.ppo.agent import ActResult, EvalResult
-from gea.train.ppo.config import PolicySection
 
 
 def _lora_layers(module: nn.Module) -> list[Any]:
@@ -57,16 +56,13 @@ class MLLMAgent:
         self._last_values = torch.zeros(len(self.env_ids))
 
     @classmethod
-    def build(cls, section: PolicySection, env_ids: Sequence[str], device: torch.device) -> MLLMAgent:
-        """Load ``section.path`` (an SFT checkpoint) or build ``section.model``, with LoRA when configured."""
-        lora = LoraConfig(
-            enabled=section.lora, rank=section.lora_rank, alpha=section.lora_alpha, dropout=section.lora_dropout
-        )
-        if section.path:
-            policy = GEAPolicy.from_pretrained(section.path, trust_remote_code=section.trust_remote_code, lora=lora)
+    def build(cls, config: MLLMPolicyConfig, env_ids: Sequence[str], device: torch.device) -> MLLMAgent:
+        """Load ``config.path`` (an SFT checkpoint) or build ``config.model``, with LoRA when configured."""
+        if config.path:
+            overrides = config.checkpoint_overrides()
+            policy = GEAPolicy.from_pretrained(config.path, trust_remote_code=config.trust_remote_code, **overrides)
         else:
-            config = PolicyConfig(model=section.model, trust_remote_code=section.trust_remote_code, lora=lora)
-            policy = GEAPolicy.build(config, list(dict.fromkeys(env_ids)))
+            policy = GEAPolicy.build(config.policy_config(), list(dict.fromkeys(env_ids)))
         return cls(policy, env_ids, device)
 
     def act(self, observations: Any, greedy: bool = False) -> ActResult:

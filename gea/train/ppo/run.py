@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from gea.agents.config import SmallPolicyConfig
 from gea.envs.registry import spec as env_spec
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import ConfigError
@@ -45,7 +47,7 @@ def observation_space_of(envs: VecEnv) -> object:
 def build_agent(config: PPOConfig, envs: VecEnv, env_ids: list[str], context: DistributedContext) -> PPOAgent:
     """The configured policy behind the ``PPOAgent`` interface."""
     policy = config.policy
-    if policy.kind == "small":
+    if isinstance(policy, SmallPolicyConfig):
         if policy.path:
             return SmallNetAgent.load(policy.path, env_ids, context.device)
         return SmallNetAgent.build(
@@ -73,14 +75,19 @@ def run_ppo(config: PPOConfig) -> TrainResult:
         importlib.import_module(module)
     for env_id in set(env_ids):
         env_spec(env_id)  # an unknown id fails here, before any worker starts
-    if config.algo == "iql" and config.policy.kind != "small":
-        raise ConfigError("algo=iql is implemented for policy.kind=small; use algo=ppo or success_sft for mllm")
+    if config.policy.path and not Path(config.policy.path).exists():
+        raise ConfigError(
+            f"policy.path={config.policy.path} does not exist; give a policy folder (a gea ppo run's policy/, or for "
+            "policy=mllm a gea sft run's policy/), or leave it empty to start from a fresh policy"
+        )
+    if config.algo == "iql" and not isinstance(config.policy, SmallPolicyConfig):
+        raise ConfigError("algo=iql is implemented for policy=small; use algo=ppo or success_sft for policy=mllm")
     envs = make_rank_envs(
         env_ids,
         config.seed + 10_007 * context.rank,
         config.asynchronous,
         config.step_timeout,
-        config.env_kwargs,
+        {"image_size": config.image_size, **config.env_kwargs},
         config.imports,
     )
     try:

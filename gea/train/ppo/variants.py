@@ -112,7 +112,7 @@ class IQLTrainer:
 
     def __init__(self, config: PPOConfig, agent: PPOAgent, optimizer: torch.optim.Optimizer) -> None:
         if not isinstance(agent, SmallNetAgent) or agent.net.log_std is not None:
-            raise ConfigError("algo=iql is implemented for policy.kind=small with discrete actions")
+            raise ConfigError("algo=iql is implemented for policy=small with discrete actions")
         self.config, self.agent, self.optimizer = config, agent, optimizer
         critic_config = replace(agent.net.config, popart=False)
         device = agent.device
@@ -140,7 +140,7 @@ class IQLTrainer:
         """Transitions (s, a, r, done, s') of the rollout; the last step's s' is itself, masked by ``valid``."""
         inputs = buffer.inputs.tensors
         if inputs is None:
-            raise ConfigError("algo=iql needs tensor inputs (policy.kind=small)")
+            raise ConfigError("algo=iql needs tensor inputs (policy=small)")
         obs, action = inputs["obs"], inputs["action"]
         next_obs = torch.cat([obs[1:], obs[-1:]])
         valid = torch.ones_like(buffer.rewards)

@@ -19,10 +19,27 @@ def dataset_embodiments(datasets: dict[str, float]) -> list[str]:
     return sorted({name for path in datasets for name in DatasetMeta.load(path).embodiments})
 
 
+def dataset_image_sizes(datasets: dict[str, float]) -> dict[str, tuple[int, int]]:
+    """The ``(height, width)`` each env's images were collected at, as the datasets recorded it."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for path in datasets:
+        meta = DatasetMeta.load(path)
+        for name in meta.embodiments:
+            size = meta.image_size(name)
+            if size is not None:
+                sizes.setdefault(name, size)
+    return sizes
+
+
 def build_policy(config: SFTConfig, env_ids: list[str]) -> GEAPolicy:
     """The policy to fine-tune: loaded from ``config.init`` or built from ``config.policy`` for ``env_ids``
     (continuous actions through the fitted RVQ at ``config.action_tokenizer`` when given, else uniform bins)."""
     if config.init:
+        if not Path(config.init).exists():
+            raise ConfigError(
+                f"init={config.init} does not exist; give a policy folder written by save_pretrained "
+                "(e.g. runs/sft/policy), or leave init empty to build policy.model"
+            )
         policy = GEAPolicy.from_pretrained(config.init, trust_remote_code=config.policy.trust_remote_code)
         missing = [env_id for env_id in env_ids if env_id not in policy.codec.tokenizer.routes]
         if missing:

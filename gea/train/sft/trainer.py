@@ -41,7 +41,7 @@ from gea.train.sft.evaluation import evaluate_policy
 from gea.train.sft.metrics import TokenAccuracy
 from gea.train.sft.model import SFTModel, sft_forward
 from gea.train.sft.optim import make_optimizer, make_scheduler
-from gea.train.sft.setup import build_policy, dataset_embodiments, wrap_model
+from gea.train.sft.setup import build_policy, dataset_embodiments, dataset_image_sizes, wrap_model
 
 CHECKPOINT_DIR = "checkpoints"
 POLICY_DIR = "policy"
@@ -84,6 +84,7 @@ class SFTTrainer:
         seed_everything(config.seed)
         self.out_dir = Path(config.out_dir)
         self.embodiments = dataset_embodiments(config.data.weighted_paths())
+        self.image_sizes = dataset_image_sizes(config.data.weighted_paths())
         self.policy: GEAPolicy = build_policy(config, self.embodiments)
         self.policy.to(context.device)
         self.model = SFTModel(self.policy.backbone, self.policy.config.bf16)
@@ -234,7 +235,7 @@ class SFTTrainer:
                 _log(writer, "train", metrics, self.step)
             if config.eval.every and self.step % config.eval.every == 0 and main:
                 self.model.eval()
-                _log(writer, "eval", evaluate_policy(self.policy, config.eval), self.step)
+                _log(writer, "eval", evaluate_policy(self.policy, config.eval, self.image_sizes), self.step)
                 self.model.train()
             if (config.save_every and self.step % config.save_every == 0) or self.step == last:
                 self.save()

@@ -1,4 +1,6 @@
-"""A small from-scratch actor-critic (CNN on images or MLP on proprio), for PPO comparisons with SB3."""
+"""A multi-embodiment actor-critic behind the batched policy interface (CNN on images or MLP on proprio), kept as
+test code: it checks that the interface carries per-embodiment heads, acting and re-scoring alike. `gea ppo`'s
+small policy is `gea.agents.small_nets.SmallActorCriticNet`."""
 
 from __future__ import annotations
 

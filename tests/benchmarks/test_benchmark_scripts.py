@@ -1,0 +1,102 @@
+"""Every side-by-side benchmark script runs end to end at tiny settings, and both of its sides do the same work.
+
+Each script writes a Markdown report and a JSON record next to it; these tests run the script as a user would
+(``python benchmarks/NAME.py ...``) and read the record: same env steps, windows, actions or tokens on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(name: str, output: Path, *arguments: str) -> dict[str, Any]:
+    """Run ``benchmarks/<name>.py`` with ``arguments`` and return the JSON record written next to ``output``."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *arguments],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert output.exists() and output.read_text().startswith("# ")
+    return json.loads(output.with_suffix(".json").read_text())
+
+
+def test_data_collection_and_window_loading(tmp_path: Path) -> None:
+    out = tmp_path / "data.md"
+    record = run_script(
+        "data", out, "--sections", "collection,loading", "--collection", "babyai", "--collect-episodes", "1",
+        "--episodes", "3", "--repeats", "2", "--out", str(out),
+    )  # fmt: skip
+    (collection,) = record["collection"].values()
+    assert collection["steps"]["1"] == collection["steps"]["2"] and len(collection["speedup"]) == 2
+    assert min(collection["steps"]["1"]) > 0
+    loading = record["loading"]
+    assert loading["same_windows"]
+    counts = {side: set(windows) for side, windows in loading["windows"].items()}
+    assert set(counts) == {"gea-png", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
+    assert len({count for windows in counts.values() for count in windows}) == 1  # every side, every repeat
+    assert "load average" in out.read_text()
+
+
+def test_ppo_runs_the_same_env_steps_on_both_sides(tmp_path: Path) -> None:
+    record = run_script(
+        "ppo", tmp_path / "ppo.md", "--envs", "cartpole", "starpilot", "--repeats", "1", "--steps", "1024",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    for name, entry in record["envs"].items():
+        assert set(entry["modes"]) == {"on", "off"}, name
+        for mode in entry["modes"].values():
+            assert mode["steps"]["gea"] == mode["steps"]["sb3"] == [1024]
+            assert len(mode["speedup"]["wall"]) == 1
+    assert (tmp_path / "ppo_cartpole.png").exists()
+    assert "CartPole-v1" in (tmp_path / "ppo.md").read_text()
+
+
+def test_policy_sides_emit_the_same_actions_and_tokens(tmp_path: Path) -> None:
+    out = tmp_path / "policy.md"
+    record = run_script("policy", out, "--batch", "2", "--steps", "2", "--repeats", "1", "--output", str(out))
+    (run,) = record["interleaved"]
+    assert run["same_tokens"]
+    assert run["actions"]["act"] == run["actions"]["generate"] == 4
+    assert run["tokens"]["act"] == run["tokens"]["generate"] > 0
+    assert "compute_transition_scores" in out.read_text()
+
+
+def test_sft_sides_train_on_the_same_samples_and_tokens(tmp_path: Path) -> None:
+    out = tmp_path / "sft.md"
+    record = run_script(
+        "sft", out, "--episodes", "2", "--batch", "2", "--warmup", "1", "--steps", "2", "--repeats", "2",
+        "--output", str(out),
+    )  # fmt: skip
+    assert record["same_work"]
+    for gea, hf in zip(record["runs"]["gea"], record["runs"]["hf"], strict=True):
+        assert gea["samples"] == hf["samples"] == [2, 2]
+        assert gea["tokens"] == hf["tokens"] and min(gea["tokens"]) > 0
+
+
+def test_env_overhead_sides_take_the_same_env_steps(tmp_path: Path) -> None:
+    out = tmp_path / "env_overhead.md"
+    record = run_script(
+        "env_overhead", out, "--cases", "cartpole", "--steps", "20", "--chunk", "5", "--vector", "babyai",
+        "--vector-envs", "4", "--vector-env-steps", "48", "--envpool", "atari", "--envpool-envs", "1,4",
+        "--repeats", "1", "--output", str(out),
+    )  # fmt: skip
+    (overhead,) = record["overhead"]
+    assert len(set(overhead["side_steps"].values())) == 1 and overhead["side_steps"]["gea"] == overhead["steps"]
+    (vector,) = record["vector"]
+    assert vector["side_steps"]["single"] == vector["side_steps"]["vector"] > 0
+    assert [result["num_envs"] for result in record["envpool"]] == [1, 4]
+    for result in record["envpool"]:
+        assert result["side_steps"]["gea"] == result["side_steps"]["envpool"] == result["steps"]
+    assert "envpool.make_gymnasium('Pong-v5'" in out.read_text()
