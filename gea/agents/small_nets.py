@@ -5,8 +5,9 @@ They mirror stable-baselines3's default ``MlpPolicy`` (separate 64-64 tanh actor
 that PPO speed and learning can be compared with SB3 network for network. Inputs are batched tensors:
 ``proprio`` float (N, D) or ``image`` uint8 (N, H, W, 3); actions are categorical (discrete) or diagonal
 Gaussian (continuous). The critic is a plain linear value or a PopArt layer (``gea.agents.value.PopArt``).
-``encoder="impala"`` is the residual CNN of IMPALA (Espeholt et al. 2018; channels 16, 32, 32), as used for Procgen
-(Cobbe et al. 2020), followed by a ``cnn_features``-unit layer like the Nature CNN.
+``allowed_actions`` restricts a discrete net to some actions (the others get a -1e9 logit offset), e.g. to skip
+actions that duplicate others. ``encoder="impala"`` is the residual CNN of IMPALA (Espeholt et al. 2018; channels
+16, 32, 32), as used for Procgen (Cobbe et al. 2020), followed by a ``cnn_features``-unit layer like the Nature CNN.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from gea.agents.value import PopArt
 from gea.errors import ConfigError
 
 Encoder = Literal["mlp", "cnn", "impala"]
+MASKED_LOGIT = -1e9
+"""Logit offset of a discrete action outside ``allowed_actions`` (finite, so entropies stay defined)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class SmallNetConfig:
     hidden: int = 64
     cnn_features: int = 512
     popart: bool = False
+    allowed_actions: tuple[int, ...] | None = None  # discrete: the only actions ever taken (None: all)
 
 
 def _orthogonal(module: nn.Module, gain: float) -> None:
@@ -121,6 +125,14 @@ class SmallActorCriticNet(nn.Module):
         else:
             raise ConfigError(f"encoder must be 'mlp', 'cnn' or 'impala', got {config.encoder!r}")
         self.action_head = nn.Linear(features, config.action_dim)
+        bias = None
+        if config.allowed_actions is not None:
+            if not config.discrete or not set(config.allowed_actions) <= set(range(config.action_dim)):
+                raise ConfigError(f"allowed_actions must be discrete action indices, got {config.allowed_actions}")
+            bias = torch.full((config.action_dim,), MASKED_LOGIT)
+            bias[list(config.allowed_actions)] = 0.0
+        self.action_bias: torch.Tensor | None
+        self.register_buffer("action_bias", bias, persistent=False)  # derived from the config, not saved
         self.log_std = None if config.discrete else nn.Parameter(torch.zeros(config.action_dim))
         self.popart = PopArt(features) if config.popart else None
         self.value_head = None if config.popart else nn.Linear(features, 1)
@@ -149,7 +161,8 @@ class SmallActorCriticNet(nn.Module):
             value = self.popart(critic, torch.zeros(len(critic), dtype=torch.long, device=critic.device))
         else:
             value = self.value_head(critic).squeeze(-1)  # type: ignore[misc]
-        return self.action_head(actor), value
+        head = self.action_head(actor)
+        return (head if self.action_bias is None else head + self.action_bias), value
 
     def log_prob_entropy(self, head: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and entropy of the action distribution given the head's output."""
@@ -179,5 +192,9 @@ class SmallActorCriticNet(nn.Module):
         return actions, self.log_prob_entropy(head, actions)[0]
 
     def max_entropy(self) -> float:
-        """Entropy of the uniform action distribution (discrete) or 1 per dimension (continuous), for scaling."""
-        return math.log(self.config.action_dim) if self.log_std is None else float(self.config.action_dim)
+        """Entropy of the uniform distribution over the allowed actions (discrete) or 1 per dimension (continuous),
+        for scaling."""
+        if self.log_std is not None:
+            return float(self.config.action_dim)
+        allowed = self.config.allowed_actions
+        return math.log(self.config.action_dim if allowed is None else len(allowed))

@@ -88,6 +88,21 @@ def test_bad_settings_fail_before_any_work(override: str, message: str) -> None:
         load_expert_config(ENV_ID, override.split())
 
 
+def test_skip_duplicate_actions_keeps_each_distinct_action_once() -> None:
+    from gea.envs import spec
+    from gea.train.experts.ppo import build_net
+
+    starpilot = load_expert_config("procgen:starpilot", ["skip_duplicate_actions=true"])
+    names = spec("procgen:starpilot").action.names
+    allowed = build_net(starpilot, (64, 64, 3)).config.allowed_actions
+    assert allowed is not None
+    assert [names[index] for index in allowed[9:]] == ["fire forward", "fire backward"]
+    assert len(allowed) == 11 and len({names[index] for index in allowed}) == 11
+    maze = build_net(load_expert_config("procgen:maze", ["skip_duplicate_actions=true"]), (64, 64, 3))
+    assert maze.config.allowed_actions == tuple(range(9))  # every key of Maze does nothing
+    assert build_net(load_expert_config("atari:Breakout", []), (64, 64, 3)).config.allowed_actions is None
+
+
 def test_frame_stack_agent_sees_what_the_expert_will_see() -> None:
     torch.manual_seed(0)
     net = SmallActorCriticNet(SmallNetConfig("cnn", (64, 64, 6), 15, True, cnn_features=16, popart=True))

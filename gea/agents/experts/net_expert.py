@@ -162,7 +162,11 @@ def load_net(folder: Path) -> tuple[Any, dict[str, Any]]:
 
     record = read_record(folder)
     try:
-        net_config = SmallNetConfig(**{**record["net"], "input_shape": tuple(record["net"]["input_shape"])})
+        fields = dict(record["net"])
+        allowed = fields.get("allowed_actions")
+        fields["input_shape"] = tuple(fields["input_shape"])
+        fields["allowed_actions"] = None if allowed is None else tuple(allowed)
+        net_config = SmallNetConfig(**fields)
         net = SmallActorCriticNet(net_config)
     except (TypeError, ValueError, GEAError) as error:
         raise ExpertModelError(f"{folder / RECORD_FILE}: its `net` does not describe a small net: {error}") from error

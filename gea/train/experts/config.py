@@ -61,6 +61,9 @@ class ExpertTrainConfig:
     encoder: str = option("cnn", "cnn: Nature CNN; impala: IMPALA-style residual CNN", choices=ENCODERS)
     cnn_features: int = option(128, "width of the layer after the CNN", minimum=1)
     popart: bool = option(False, "PopArt-normalized critic (ppo backend)")
+    skip_duplicate_actions: bool = option(
+        False, "never take an action named '<base> (key X)', a repeat of <base> (Procgen's unused keys)"
+    )
     frame_stack: int = option(1, "images stacked along channels as the policy's input", minimum=1)
     image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
     clip_rewards: bool = option(False, "train on the sign of the reward (sb3 backend; ppo: use popart)")

@@ -8,6 +8,7 @@ already reached ``total_steps`` is not trained further (raise ``total_steps`` to
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ from gea.train.ppo.run import make_rank_envs
 from gea.train.ppo.trainer import PPOTrainer
 
 TIME_FILE = "time.json"
+DUPLICATE_ACTION = re.compile(r" \(key [A-Z]\)$")
+"""An action named ``<base> (key X)`` does what ``<base>`` does (Procgen names its unused keys so)."""
 
 
 class FrameStackAgent:
@@ -129,6 +132,7 @@ def ppo_config(config: ExpertTrainConfig, run_dir: Path) -> PPOConfig:
     """The ``gea ppo`` settings of an expert run (envs are built here, so ``envs``/``env_kwargs`` are informative)."""
     return PPOConfig(
         envs=[config.env_id],
+        image_size=config.image_size,
         env_kwargs=train_env_kwargs(config),
         num_envs=config.num_envs,
         asynchronous=config.asynchronous,
@@ -166,9 +170,19 @@ def build_net(config: ExpertTrainConfig, image_shape: Sequence[int]) -> SmallAct
         raise ConfigError(f"{config.env_id} has {type(action).__name__}; RL experts need discrete actions")
     height, width, channels = image_shape
     shape = (height, width, channels * config.frame_stack)
-    return SmallActorCriticNet(
-        SmallNetConfig(config.encoder, shape, action.n, True, cnn_features=config.cnn_features, popart=config.popart)  # type: ignore[arg-type]
+    allowed = None
+    if config.skip_duplicate_actions:
+        allowed = tuple(index for index, name in enumerate(action.names) if not DUPLICATE_ACTION.search(name))
+    net_config = SmallNetConfig(
+        config.encoder,  # type: ignore[arg-type]
+        shape,
+        action.n,
+        True,
+        cnn_features=config.cnn_features,
+        popart=config.popart,
+        allowed_actions=allowed,
     )
+    return SmallActorCriticNet(net_config)
 
 
 def train_ppo_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[SmallActorCriticNet, dict[str, Any]]:

@@ -41,10 +41,14 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(experts, "_EXPERTS", dict(experts._EXPERTS))
 
 
-def small_net(frames: int = 2, encoder: str = "cnn", seed: int = 0) -> SmallActorCriticNet:
+def small_net(
+    frames: int = 2, encoder: str = "cnn", seed: int = 0, allowed: tuple[int, ...] | None = None
+) -> SmallActorCriticNet:
     """A random small net on 64 px images stacked ``frames`` deep, with Procgen's 15 actions."""
     torch.manual_seed(seed)
-    return SmallActorCriticNet(SmallNetConfig(encoder, (64, 64, 3 * frames), 15, True, cnn_features=32, popart=True))  # type: ignore[arg-type]
+    shape = (64, 64, 3 * frames)
+    config = SmallNetConfig(encoder, shape, 15, True, cnn_features=32, popart=True, allowed_actions=allowed)  # type: ignore[arg-type]
+    return SmallActorCriticNet(config)
 
 
 @pytest.mark.parametrize("encoder", ["cnn", "impala"])
@@ -63,6 +67,24 @@ def test_save_load_round_trip(tmp_path: Path, encoder: str, dtype: str) -> None:
         torch.testing.assert_close(actual, expected, rtol=0, atol=0)
     else:
         torch.testing.assert_close(actual, expected, rtol=0, atol=2e-3)
+
+
+def test_allowed_actions_survive_the_round_trip_and_are_the_only_ones_taken(tmp_path: Path) -> None:
+    allowed = (0, 4, 7, 9)
+    folder = save_net_expert(tmp_path / "e", ENV_ID, small_net(frames=1, allowed=allowed), 1, "sample")
+    net, _ = load_net(folder)
+    assert net.config.allowed_actions == allowed
+    assert net.max_entropy() == pytest.approx(np.log(4))
+    expert = load_net_expert(ENV_ID, folder)
+    env = gea.envs.make(ENV_ID, max_episode_steps=60)
+    taken = set(_actions(expert, env, seed=1, steps=60))
+    env.close()
+    assert taken <= set(allowed) and len(taken) > 1
+    images = torch.randint(0, 256, (64, 64, 64, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        head, _ = net(images)
+        sampled, _ = net.sample(head)
+    assert set(sampled.tolist()) <= set(allowed)
 
 
 def test_float16_halves_the_file(tmp_path: Path) -> None:
