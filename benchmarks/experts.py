@@ -1,178 +1,265 @@
-"""RL expert benchmark: does a short `gea expert train` run beat a random policy by a clear margin?
+"""RL experts for every Procgen game and ten Atari-57 games: train, check float16, ship and report them.
 
-Run: .venv/bin/python benchmarks/experts.py [--skip-train] [--skip-eval] [--out benchmarks/results/experts.md]
+Run from the repository root (each step reads what the previous one wrote):
 
-For each preset below, runs the exact `gea expert train ENV_ID ...` command (SB3 PPO, CnnPolicy, 64x64 images;
-the expert is then evaluated with deterministic actions and a uniformly random policy on the same seeds), then
-cross-checks the registered expert against random play with `gea eval` (its own seeds, more episodes), and
-writes a Markdown table from the ``expert.json`` records in the experts folder ($GEA_EXPERTS_DIR, else
-~/.cache/gea/experts) and the `gea eval` results. ``--skip-train`` reports the experts already there.
-Margin: the difference of mean returns and Welch's t statistic over the evaluation episodes.
+    .venv/bin/python benchmarks/experts.py train [--games ID ...]   # `gea expert train ID` per game, one at a time
+    .venv/bin/python benchmarks/experts.py score --root DIR [--games ID ...]  # score experts made elsewhere
+    .venv/bin/python benchmarks/experts.py fp16 [--games ID ...]    # float16 vs float32 weights on the same seeds
+    .venv/bin/python benchmarks/experts.py ship [--games ID ...]    # copy the experts into gea/data/experts
+    .venv/bin/python benchmarks/experts.py report                   # write benchmarks/results/experts.md
+
+Games are the entries of the recipe table (``gea/configs/expert_recipes.yaml``); each run uses that game's recipe.
+Trained experts live in the experts folder (``$GEA_EXPERTS_DIR``, else ``~/.cache/gea/experts``); ``train`` resumes
+runs found there. The report reads the shipped experts' ``expert.json`` records: held-out returns of the expert and
+of uniformly random play on the same seeds with 95% bootstrap intervals, normalized scores, steps, wall and CPU
+time, and the load average when training ended.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
-import platform
-import shlex
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from gea.agents.experts.sb3_expert import RECORD_FILE, expert_folder
+import numpy as np
+import torch
+from safetensors.torch import load_file
 
-PRESETS: dict[str, list[str]] = {
-    "procgen:coinrun": [
-        "total_timesteps=200000",
-        "n_steps=64",
-        "frame_stack=1",
-        "learning_rate=5e-4",
-        "clip_range=0.2",
-        "eval_episodes=30",
-    ],
-    "atari:RoadRunner": [
-        "total_timesteps=35000",
-        "n_steps=64",
-        "frame_stack=2",
-        "clip_rewards=true",
-        "eval_max_steps=3000",
-    ],
-}
-"""Env id -> overrides of each recorded run (the rest are gea/configs/expert_train.yaml defaults)."""
+from gea.agents.experts.net_expert import (
+    PACKAGED_EXPERTS_DIR,
+    RECORD_FILE,
+    WEIGHTS_FILE,
+    NetExpert,
+    expert_folder,
+    expert_records,
+    load_net,
+)
+from gea.files import atomic_write_json
+from gea.train.checkpoint import latest_checkpoint
+from gea.train.experts import load_expert_config
+from gea.train.experts.config import recipe_table
+from gea.train.experts.record import evaluate_expert, play
 
-CROSS_CHECK: dict[str, tuple[int, int]] = {"procgen:coinrun": (50, 1000), "atari:RoadRunner": (20, 3000)}
-"""Env id -> (episodes, max steps) of the `gea eval` cross-check."""
+FP16_EPISODES = 10
+RESULTS = Path("benchmarks/results/experts.md")
 
 
-NOTES = """
-Notes (2026-11-26, same machine):
-
-- Throughput on this shared 2-core machine was 40-250 PPO steps/s (other jobs were running), so budgets are
-  small and the presets favour games where a short run learns a lot: CoinRun (reach the coin on the right) and
-  RoadRunner (run left, eat the seeds; 35k steps learn essentially that, far above random but far below
-  human scores: human-normalized 0.12). Starpilot and FruitBot (Procgen, ~45 steps/s with 4-frame stacks then)
-  and Breakout (Atari, ~25 steps/s) were started and stopped: they could not finish in a ~25-minute budget.
-- CoinRun with shorter budgets (same settings otherwise): 50k steps, expert 9.00 +- 3.00 vs random 3.00 +- 4.58
-  over 10 episodes and 68% vs 40% success over 50 `gea eval` episodes; 100k steps, 5.33 +- 4.99 vs 2.33 +- 4.23
-  over 30 episodes. PPO on CoinRun is noisy at this scale; 200k steps gave the recorded row.
-- Torch threads: the runs use `torch_threads=1`; with torch's default two threads on a loaded 2-core machine
-  one CNN forward pass took ~220 ms instead of ~4 ms. Run `gea eval`/`gea collect` with SB3 experts under
-  `OMP_NUM_THREADS=1` on such machines.
-"""
-"""Context of the recorded run, appended to the report."""
+def games(selected: list[str] | None) -> list[str]:
+    """The env ids to work on: ``selected``, else every game of the recipe table."""
+    table = list(recipe_table()["games"])
+    unknown = sorted(set(selected or []) - set(table))
+    if unknown:
+        raise SystemExit(f"not in gea/configs/expert_recipes.yaml: {unknown}")
+    return selected or table
 
 
-def command(env_id: str) -> list[str]:
-    """The `gea expert train` command line of one preset."""
-    return ["gea", "expert", "train", env_id, *PRESETS[env_id]]
+def train(env_ids: list[str], extra: list[str]) -> None:
+    """`gea expert train` for each game, serially (a failed game is reported and the next one starts)."""
+    gea = str(Path(sys.executable).with_name("gea"))
+    for env_id in env_ids:
+        command = [gea, "expert", "train", env_id, *extra]
+        print("$", " ".join(command), flush=True)
+        if subprocess.run(command, check=False).returncode:
+            print(f"training {env_id} failed; continuing with the next game", file=sys.stderr)
 
 
-def eval_command(env_id: str, out_dir: Path) -> list[str]:
-    """The `gea eval` command line that compares the registered expert with random play on ``env_id``."""
-    episodes, max_steps = CROSS_CHECK[env_id]
-    return [
-        "gea",
-        "eval",
-        f'suite.tasks=[{{env: "{env_id}", episodes: {episodes}, max_steps: {max_steps}}}]',
-        "agents=[random,expert]",
-        "end_on_success=false",
-        "videos_per_task=0",
-        f"out_dir={out_dir}",
-    ]
+def score(env_ids: list[str], root: Path) -> None:
+    """Score the experts under ``root`` (e.g. converted SB3 zips) as ``gea expert train`` scores its own."""
+    for env_id in env_ids:
+        folder = expert_folder(env_id, root)
+        if not (folder / RECORD_FILE).is_file():
+            continue
+        net, record = load_net(folder)
+        config = load_expert_config(env_id, [f"frame_stack={record['frame_stack']}", "progress=false"])
+        record["evaluation"] = evaluate_expert(config, net)
+        record["act"] = record["evaluation"]["act"]
+        atomic_write_json(folder / RECORD_FILE, record, sort_keys=False)
+        expert, random = record["evaluation"]["expert"], record["evaluation"]["random"]
+        print(f"{env_id} ({folder}): expert {expert['mean']:.2f} {expert['ci95']}, random {random['mean']:.2f}")
 
 
-def cross_check(gea: str, env_id: str) -> dict[str, tuple[float, float]]:
-    """Run the `gea eval` cross-check; agent -> (mean return, success rate)."""
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([gea, *eval_command(env_id, Path(folder))[1:]], check=True)
-        with open(Path(folder) / "results.csv") as handle:
-            rows = list(csv.DictReader(handle))
-    return {row["agent"]: (float(row["mean_return"]), float(row["success_rate"])) for row in rows}
+def fp16_check(env_id: str) -> dict[str, Any]:
+    """Returns of the saved float16 expert and of its float32 weights (the run's last checkpoint), same seeds."""
+    folder = expert_folder(env_id)
+    half, record = load_net(folder)
+    checkpoint = latest_checkpoint(folder / "run" / "checkpoints")
+    if checkpoint is None:
+        raise SystemExit(f"{folder} has no run/checkpoints with float32 weights (converted or copied expert?)")
+    full, _ = load_net(folder)
+    full.load_state_dict(load_file(str(checkpoint.path / "model.safetensors")))
+    config = load_expert_config(env_id, [f"eval_episodes={FP16_EPISODES}", "progress=false"])
+    scores = {}
+    for label, net in (("float32", full), ("float16", half)):
+        expert = NetExpert(env_id, net, record["frame_stack"], record["act"])
+        scores[label] = play(config, expert, config.eval_seed, FP16_EPISODES, label)["returns"]
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (256, *half.config.input_shape), dtype=torch.uint8, generator=generator)
+    with torch.no_grad():
+        agree = float((full(images)[0].argmax(-1) == half(images)[0].argmax(-1)).float().mean())
+    return {
+        "episodes": FP16_EPISODES,
+        "float32_returns": scores["float32"],
+        "float16_returns": scores["float16"],
+        "identical_returns": scores["float32"] == scores["float16"],
+        "argmax_agreement_on_random_images": round(agree, 4),
+    }
 
 
-def welch_t(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Welch's t statistic of two return summaries (``mean``, ``std``, ``returns``)."""
-    n_a, n_b = len(a["returns"]), len(b["returns"])
-    spread = math.sqrt(a["std"] ** 2 / max(n_a - 1, 1) + b["std"] ** 2 / max(n_b - 1, 1))
-    difference = a["mean"] - b["mean"]
-    return math.inf if spread == 0 and difference else difference / spread if spread else 0.0
+def add_fp16_checks(env_ids: list[str]) -> None:
+    """Store ``fp16_check`` in each expert's record."""
+    for env_id in env_ids:
+        folder = expert_folder(env_id)
+        if not (folder / RECORD_FILE).is_file():
+            print(f"no expert for {env_id} in {folder}", file=sys.stderr)
+            continue
+        record = json.loads((folder / RECORD_FILE).read_text())
+        record["float16_check"] = fp16_check(env_id)
+        atomic_write_json(folder / RECORD_FILE, record, sort_keys=False)
+        print(env_id, record["float16_check"], flush=True)
 
 
-def report(records: dict[str, dict[str, Any]], checks: dict[str, dict[str, tuple[float, float]]]) -> str:
-    """The Markdown results page."""
-    lines = [
-        "# RL experts (SB3 PPO, CnnPolicy) vs random play",
-        "",
-        "Produced by `.venv/bin/python benchmarks/experts.py`; each row is one `gea expert train` run on a",
-        f"2-core CPU machine shared with other jobs ({platform.machine()}, Python {platform.python_version()}).",
-        "Returns are full episodes on the same evaluation seeds for both agents (expert: deterministic actions;",
-        "random: uniform over the env's actions). t: Welch's t statistic of expert minus random.",
-        "",
-        "| env | timesteps | train min | steps/s | episodes | expert return | random return | difference | t |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for env_id, record in records.items():
-        expert, random = record["expert_return"], record["random_return"]
-        minutes = record["train_seconds"] / 60
+def ship(env_ids: list[str]) -> None:
+    """Copy each trained expert's two files into the package (``gea/data/experts/<slug>``)."""
+    for env_id in env_ids:
+        source = expert_folder(env_id)
+        if not (source / RECORD_FILE).is_file():
+            print(f"no expert for {env_id} in {source}", file=sys.stderr)
+            continue
+        target = expert_folder(env_id, PACKAGED_EXPERTS_DIR)
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for name in (WEIGHTS_FILE, RECORD_FILE):
+            shutil.copyfile(source / name, target / name)
+        print(f"{env_id}: {source} -> {target}")
+
+
+def _interval(summary: dict[str, Any]) -> str:
+    low, high = summary["ci95"]
+    return f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _normalized(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
+    """Markdown table rows of one game family."""
+    lines = []
+    for _, record in sorted(records, key=lambda item: item[1]["env_id"].lower()):
+        if not record["env_id"].startswith(family + ":"):
+            continue
+        training, evaluation = record["training"], record.get("evaluation")
+        if evaluation is None:
+            continue
+        expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
+        low, high = difference["ci95"]
+        wall = training.get("train_wall_seconds", 0) / 60
+        cpu = training.get("train_cpu_seconds")
+        load = training.get("machine", {}).get("load_average", [None] * 3)[2]
+        config = record.get("config", {})
+        recipe = f"{record['backend']} {config.get('encoder', 'cnn')} x{record['frame_stack']}"
         lines.append(
-            f"| {env_id} | {record['timesteps']} | {minutes:.1f} | {record['steps_per_second']:.0f} "
-            f"| {len(expert['returns'])} | {expert['mean']:.2f} ± {expert['std']:.2f} "
-            f"| {random['mean']:.2f} ± {random['std']:.2f} | {expert['mean'] - random['mean']:+.2f} "
-            f"| {welch_t(expert, random):.1f} |"
+            f"| {record['env_id']} | {recipe} | {training['steps']:,} | {wall:.0f} | "
+            f"{'-' if cpu is None else f'{cpu / 60:.0f}'} | {'-' if load is None else f'{load:.1f}'} | "
+            f"{evaluation['act']} | {len(expert['returns'])} | {_interval(expert)} | {_interval(random)} | "
+            f"{difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | {'yes' if low > 0 else '**no**'} | "
+            f"{_normalized(expert['normalized'])} | {_normalized(random['normalized'])} | "
+            f"{expert['success_rate']:.0%} | {random['success_rate']:.0%} |"
         )
-    if checks:
-        lines += [
-            "",
-            "Cross-check with `gea eval` (its own seeds; `expert` is the trained model in the experts folder):",
-            "",
-            "| env | episodes | expert return | random return | expert success | random success |",
-            "|---|---:|---:|---:|---:|---:|",
+    return lines
+
+
+HEADER = (
+    "| env | recipe | steps | wall min | CPU min | load (15 min) | act | episodes | expert return [95% CI] "
+    "| random return [95% CI] | difference [95% CI] | beats random | {norm} expert | {norm} random "
+    "| expert success | random success |\n"
+    "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+)
+
+
+def report(out: Path) -> None:
+    """Write the results page from the shipped experts' records."""
+    shipped = expert_records(PACKAGED_EXPERTS_DIR)
+    size = sum(path.stat().st_size for folder, _ in shipped for path in folder.iterdir())
+    notes = Path("benchmarks/results/experts_notes.md")
+    beats = {
+        family: [
+            record["evaluation"]["difference"]["ci95"][0] > 0
+            for _, record in shipped
+            if record["env_id"].startswith(family + ":") and "evaluation" in record
         ]
-        for env_id, check in checks.items():
-            (expert, expert_success), (random, random_success) = check["expert"], check["random"]
+        for family in ("procgen", "atari")
+    }
+    lines = [
+        "# RL experts for every Procgen game and ten Atari-57 games",
+        "",
+        "Produced by `benchmarks/experts.py` (`train`, `fp16`, `ship`, `report`); every row is one",
+        "`gea expert train ENV_ID` run with the game's recipe from `gea/configs/expert_recipes.yaml`, on a 2-core CPU",
+        "machine shared with other jobs (the run under `nice -n 19`, so wall time is far above CPU time).",
+        "Evaluation: full episodes on held-out seeds (never a training reset seed), expert and uniformly random",
+        "play on the same seeds; 95% percentile-bootstrap intervals of the mean and of the difference. `act`: the",
+        "expert's acting mode, picked on separate selection seeds. Procgen: easy mode, full level distribution,",
+        "min-max normalized with GEA's easy-mode constants; Atari: human-normalized, sticky actions (0.25).",
+        "",
+        f"Shipped: {len(shipped)} experts in `gea/data/experts`, {size / 1e6:.1f} MB in all "
+        "(float16 safetensors + JSON).",
+        f"Beat random (difference interval above 0): Procgen {sum(beats['procgen'])} of {len(beats['procgen'])}, "
+        f"Atari {sum(beats['atari'])} of {len(beats['atari'])}.",
+        "",
+        "## Procgen (easy, 50 held-out episodes)",
+        "",
+        HEADER.format(norm="min-max"),
+        *rows(shipped, "procgen"),
+        "",
+        "## Atari",
+        "",
+        HEADER.format(norm="human-norm."),
+        *rows(shipped, "atari"),
+        "",
+        "## float16 weights",
+        "",
+        "| env | episodes | float32 returns | float16 returns | identical | argmax agreement (random images) |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for _, record in sorted(shipped, key=lambda item: item[1]["env_id"].lower()):
+        check = record.get("float16_check")
+        if check:
             lines.append(
-                f"| {env_id} | {CROSS_CHECK[env_id][0]} | {expert:.2f} | {random:.2f} "
-                f"| {expert_success:.0%} | {random_success:.0%} |"
+                f"| {record['env_id']} | {check['episodes']} | {np.mean(check['float32_returns']):.2f} | "
+                f"{np.mean(check['float16_returns']):.2f} | {'yes' if check['identical_returns'] else 'no'} | "
+                f"{check['argmax_agreement_on_random_images']:.1%} |"
             )
-        lines.append("")
-        lines.append("Success: Procgen's level completion; Atari: return above the random agent's reference score.")
-    lines += ["", "Commands (from the repository root, with the venv's `gea`):", ""]
-    lines += [f"    {shlex.join(command(env_id))}" for env_id in records]
-    lines += [f"    {shlex.join(eval_command(env_id, Path('outputs/eval-experts')))}" for env_id in checks]
-    lines += ["", "Per-episode returns (evaluation seeds in `expert.json`):", ""]
-    for env_id, record in records.items():
-        expert, random = record["expert_return"]["returns"], record["random_return"]["returns"]
-        lines.append(f"- {env_id}: expert {expert}, random {random}")
-    return "\n".join(lines) + "\n" + NOTES
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
+    out.write_text("\n".join(lines) + "\n")
+    print(out.read_text())
 
 
 def main() -> int:
-    """Train the presets (unless --report-only) and write the results page."""
+    """Dispatch the step named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-train", action="store_true", help="use the experts already in the experts folder")
-    parser.add_argument("--skip-eval", action="store_true", help="skip the `gea eval` cross-check")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/experts.md"))
-    args = parser.parse_args()
-    gea = str(Path(sys.executable).with_name("gea"))
-    records, checks = {}, {}
-    for env_id in PRESETS:
-        if not args.skip_train:
-            subprocess.run([gea, *command(env_id)[1:]], check=True)
-        record_path = expert_folder(env_id) / RECORD_FILE
-        if not record_path.is_file():
-            print(f"no record for {env_id} at {record_path}", file=sys.stderr)
-            continue
-        records[env_id] = json.loads(record_path.read_text())
-        if not args.skip_eval:
-            checks[env_id] = cross_check(gea, env_id)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(records, checks))
-    print(args.out.read_text())
+    parser.add_argument("step", choices=("train", "score", "fp16", "ship", "report"))
+    parser.add_argument("--games", nargs="*", help="env ids (default: every game of the recipe table)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--root", type=Path, help="score: the folder holding the experts to score")
+    args, extra = parser.parse_known_args()
+    if args.step == "train":
+        train(games(args.games), extra)
+    elif args.step == "score":
+        if args.root is None:
+            raise SystemExit("score needs --root DIR (a folder of expert folders)")
+        score(games(args.games), args.root)
+    elif args.step == "fp16":
+        add_fp16_checks(games(args.games))
+    elif args.step == "ship":
+        ship(games(args.games))
+    else:
+        report(args.out)
     return 0
 
 

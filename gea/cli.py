@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "verify, repair, describe or convert an episode dataset (`dataset verify PATH`)",
     ),
     "envs": ("gea.commands.envs", "list environments (`envs list`) or show one (`envs show ID`)"),
-    "expert": ("gea.commands.expert", "train an SB3 PPO expert (`expert train ENV_ID`) or list them (`expert list`)"),
+    "expert": ("gea.commands.expert", "train RL experts for games (`expert train ENV_ID`), list or convert them"),
     "eval": ("gea.commands.evaluate", "evaluate agents on a suite and write a report (Hydra overrides)"),
     "ppo": ("gea.commands.ppo", "online RL with PPO on vector envs, DD-PPO under torchrun (Hydra overrides)"),
     "quickstart": ("gea.commands.quickstart", "the whole pipeline on the quick suite in minutes on a CPU (overrides)"),

@@ -64,7 +64,7 @@ def test_expert_list_shows_shipped_trained_and_builtin_experts(
 ) -> None:
     import shutil
 
-    from gea.agents.experts.sb3_expert import PACKAGED_EXPERTS_DIR
+    from gea.agents.experts.net_expert import PACKAGED_EXPERTS_DIR
 
     monkeypatch.setenv("GEA_EXPERTS_DIR", str(tmp_path / "empty"))
     assert main(["expert", "list"]) == 0

@@ -19,8 +19,8 @@ from gea.rollouts.collect import CollectConfig
 from gea.rollouts.evaluate import EvalConfig
 from gea.schema import walk
 from gea.tokenizers.fit import TokenizerFitConfig
+from gea.train.experts.config import ExpertTrainConfig
 from gea.train.ppo.config import PPOConfig
-from gea.train.sb3_experts import ExpertTrainConfig
 from gea.train.sft.config import SFTConfig
 
 # (command line, job, schema, command module, help function: None = help_text(job, schema, USAGE, ABOUT))

@@ -1,10 +1,13 @@
-"""Small from-scratch actor-critic networks on tensors (MLP on state, Nature-CNN on images), for fast PPO.
+"""Small from-scratch actor-critic networks on tensors (MLP on state, Nature or IMPALA CNN on images), for fast PPO.
 
 They mirror stable-baselines3's default ``MlpPolicy`` (separate 64-64 tanh actor and critic MLPs) and
 ``CnnPolicy`` (shared Nature CNN, 512 features, linear heads) with the same orthogonal initialisation, so
 that PPO speed and learning can be compared with SB3 network for network. Inputs are batched tensors:
 ``proprio`` float (N, D) or ``image`` uint8 (N, H, W, 3); actions are categorical (discrete) or diagonal
 Gaussian (continuous). The critic is a plain linear value or a PopArt layer (``gea.agents.value.PopArt``).
+``allowed_actions`` restricts a discrete net to some actions (the others get a -1e9 logit offset), e.g. to skip
+actions that duplicate others. ``encoder="impala"`` is the residual CNN of IMPALA (Espeholt et al. 2018; channels
+16, 32, 32), as used for Procgen (Cobbe et al. 2020), followed by a ``cnn_features``-unit layer like the Nature CNN.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from torch.nn import functional as F
 from gea.agents.value import PopArt
 from gea.errors import ConfigError
 
-Encoder = Literal["mlp", "cnn"]
+Encoder = Literal["mlp", "cnn", "impala"]
+MASKED_LOGIT = -1e9
+"""Logit offset of a discrete action outside ``allowed_actions`` (finite, so entropies stay defined)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class SmallNetConfig:
     hidden: int = 64
     cnn_features: int = 512
     popart: bool = False
+    allowed_actions: tuple[int, ...] | None = None  # discrete: the only actions ever taken (None: all)
 
 
 def _orthogonal(module: nn.Module, gain: float) -> None:
@@ -68,6 +74,36 @@ def _nature_cnn(input_shape: tuple[int, ...], features: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.Linear(flat, features), nn.ReLU(inplace=True))
 
 
+class _ResidualBlock(nn.Module):
+    """x + conv(relu(conv(relu(x)))), 3x3 convolutions keeping the channels."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The block's output."""
+        return inputs + self.conv1(F.relu(self.conv0(F.relu(inputs))))
+
+
+def _impala_cnn(input_shape: tuple[int, ...], features: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Sequential:
+    height, width, depth = input_shape
+    layers: list[nn.Module] = []
+    for out in channels:
+        layers += [
+            nn.Conv2d(depth, out, 3, padding=1),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            _ResidualBlock(out),
+            _ResidualBlock(out),
+        ]
+        depth = out
+    conv = nn.Sequential(*layers, nn.Flatten(), nn.ReLU())
+    with torch.no_grad():
+        flat = conv(torch.zeros(1, input_shape[-1], height, width)).shape[-1]
+    return nn.Sequential(conv, nn.Linear(flat, features), nn.ReLU(inplace=True))
+
+
 class SmallActorCriticNet(nn.Module):
     """Actor-critic on tensors: ``forward(obs) -> (action logits or Gaussian means, normalized value)``."""
 
@@ -79,15 +115,24 @@ class SmallActorCriticNet(nn.Module):
             self.actor_body: nn.Module = mlp_torso(inputs, config.hidden)
             self.critic_body: nn.Module | None = mlp_torso(inputs, config.hidden)
             features = config.hidden
-        elif config.encoder == "cnn":
+        elif config.encoder in ("cnn", "impala"):
             if len(config.input_shape) != 3:
-                raise ConfigError(f"encoder=cnn needs images (H, W, C), got input shape {config.input_shape}")
-            self.actor_body = _nature_cnn(config.input_shape, config.cnn_features)
+                raise ConfigError(f"encoder={config.encoder} needs images (H, W, C), not shape {config.input_shape}")
+            build = _nature_cnn if config.encoder == "cnn" else _impala_cnn
+            self.actor_body = build(config.input_shape, config.cnn_features)
             self.critic_body = None  # shared with the actor, as SB3's CnnPolicy
             features = config.cnn_features
         else:
-            raise ConfigError(f"encoder must be 'mlp' or 'cnn', got {config.encoder!r}")
+            raise ConfigError(f"encoder must be 'mlp', 'cnn' or 'impala', got {config.encoder!r}")
         self.action_head = nn.Linear(features, config.action_dim)
+        bias = None
+        if config.allowed_actions is not None:
+            if not config.discrete or not set(config.allowed_actions) <= set(range(config.action_dim)):
+                raise ConfigError(f"allowed_actions must be discrete action indices, got {config.allowed_actions}")
+            bias = torch.full((config.action_dim,), MASKED_LOGIT)
+            bias[list(config.allowed_actions)] = 0.0
+        self.action_bias: torch.Tensor | None
+        self.register_buffer("action_bias", bias, persistent=False)  # derived from the config, not saved
         self.log_std = None if config.discrete else nn.Parameter(torch.zeros(config.action_dim))
         self.popart = PopArt(features) if config.popart else None
         self.value_head = None if config.popart else nn.Linear(features, 1)
@@ -97,13 +142,13 @@ class SmallActorCriticNet(nn.Module):
             _orthogonal(self.value_head, 1.0)
         else:
             _orthogonal(self.popart, 1.0)  # type: ignore[arg-type]
-        if config.encoder == "cnn":
+        if config.encoder != "mlp":
             # HWC images permuted to NCHW are channels-last in memory already; matching weights avoid copies.
             self.to(memory_format=torch.channels_last)
 
     def preprocess(self, observations: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, H, W, C) -> float (N, C, H, W) in [0, 1]; state -> float (N, D)."""
-        if self.config.encoder == "cnn":
+        if self.config.encoder != "mlp":
             return observations.permute(0, 3, 1, 2).float().div_(255.0)
         return observations.float().flatten(1)
 
@@ -116,7 +161,8 @@ class SmallActorCriticNet(nn.Module):
             value = self.popart(critic, torch.zeros(len(critic), dtype=torch.long, device=critic.device))
         else:
             value = self.value_head(critic).squeeze(-1)  # type: ignore[misc]
-        return self.action_head(actor), value
+        head = self.action_head(actor)
+        return (head if self.action_bias is None else head + self.action_bias), value
 
     def log_prob_entropy(self, head: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and entropy of the action distribution given the head's output."""
@@ -146,5 +192,9 @@ class SmallActorCriticNet(nn.Module):
         return actions, self.log_prob_entropy(head, actions)[0]
 
     def max_entropy(self) -> float:
-        """Entropy of the uniform action distribution (discrete) or 1 per dimension (continuous), for scaling."""
-        return math.log(self.config.action_dim) if self.log_std is None else float(self.config.action_dim)
+        """Entropy of the uniform distribution over the allowed actions (discrete) or 1 per dimension (continuous),
+        for scaling."""
+        if self.log_std is not None:
+            return float(self.config.action_dim)
+        allowed = self.config.allowed_actions
+        return math.log(self.config.action_dim if allowed is None else len(allowed))

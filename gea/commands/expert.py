@@ -1,79 +1,86 @@
-"""``gea expert train ENV_ID [key=value ...]`` and ``gea expert list``: SB3 RL experts for Procgen and Atari."""
+"""``gea expert train|list|convert``: RL experts for Procgen, Atari and other discrete-action image envs."""
 
 from __future__ import annotations
 
-import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
-from gea.agents.experts.sb3_expert import PACKAGED_EXPERTS_DIR, RECORD_FILE, experts_dir
-from gea.config_help import help_text
-from gea.errors import MissingDependencyError
+from gea.agents.experts.net_expert import available_experts, experts_dir
+from gea.errors import ConfigError, MissingDependencyError
 from gea.table import format_table
 
 USAGE = """usage: gea expert train ENV_ID [key=value ...]
-       gea expert list"""
-ABOUT = """train  Train a Stable-Baselines3 PPO (CnnPolicy) expert on ENV_ID's image, evaluate it and a random
-       policy on the same seeds, and save <out_dir>/<env-slug>/{model.zip,expert.json,config.yaml,tensorboard/}.
-       The expert is then used by `gea collect` / `gea eval agents=[expert]` for that env id.
-list   Show every expert: the RL experts shipped with the package and those trained into the experts folder
-       (with their recorded returns), then the built-in scripted experts and the env ids they serve.
+       gea expert list
+       gea expert convert ENV_ID SB3_ZIP [act=greedy|sample]"""
+ABOUT = """train    Train an expert for ENV_ID with the game's recipe (gea/configs/expert_recipes.yaml), score it and a
+         random policy on held-out seeds, and save <out_dir>/<env-slug>/{model.safetensors, expert.json} beside run/
+         (config, TensorBoard, checkpoints). `gea collect` and `gea eval agents=[expert]` then use it for ENV_ID.
+         A rerun resumes the run it finds there (resume=false starts over); raise total_steps to train on.
+list     Show the shipped experts and those in the experts folder, with their recorded returns.
+convert  Turn a Stable-Baselines3 CnnPolicy zip into an expert of ENV_ID in the experts folder (no pickle is loaded).
 
-The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts. Any SB3 zip can serve as an expert:
-gea eval agents=[sb3:/path/model.zip], or in Python gea.agents.experts.sb3_expert.register_sb3_expert(ENV_ID, ZIP)."""
+The experts folder is $GEA_EXPERTS_DIR, else ~/.cache/gea/experts; its experts win over the shipped ones. The
+defaults below are the schema's; a game's recipe changes some of them (e.g. procgen: gamma, env_kwargs)."""
 
 
 def full_help() -> str:
     """``gea expert --help``: usage and every option of ``gea expert train``."""
-    from gea.train.sb3_experts import ExpertTrainConfig
+    from gea.config_help import help_text
+    from gea.train.experts.config import ExpertTrainConfig
 
     return help_text("expert_train", ExpertTrainConfig, USAGE, ABOUT)
 
 
-def _train(argv: Sequence[str]) -> int:
-    from gea.config import load_job_config
+def _train(env_id: str, overrides: Sequence[str]) -> int:
+    from gea.train.experts import expert_output, load_expert_config, train_expert
 
-    try:
-        from gea.train.sb3_experts import ExpertTrainConfig, train_expert
-    except ModuleNotFoundError as error:
-        raise MissingDependencyError(
-            f"`gea expert train` needs {error.name}; install it with: pip install 'gea[rl]'"
-        ) from error
-    env_id, overrides = argv[0], list(argv[1:])
-    config = load_job_config("expert_train", ExpertTrainConfig, [f"env_id={env_id}", *overrides])
+    config = load_expert_config(env_id, overrides)
+    if config.backend == "sb3":
+        try:
+            import stable_baselines3  # noqa: F401
+        except ModuleNotFoundError as error:
+            raise MissingDependencyError("backend=sb3 needs stable-baselines3: pip install 'gea[rl]'") from error
+    print(f"training the expert of {env_id} in {expert_output(config)} ({config.backend}, {config.total_steps} steps)")
     record = train_expert(config)
-    expert, random = record["expert_return"], record["random_return"]
+    evaluation = record["evaluation"]
+    expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
+    low, high = difference["ci95"]
     print(
-        f"{record['env_id']}: {record['timesteps']} steps in {record['train_seconds']:.0f} s; "
-        f"return over {len(expert['returns'])} episodes: expert {expert['mean']:.2f} ± {expert['std']:.2f}, "
-        f"random {random['mean']:.2f} ± {random['std']:.2f}"
+        f"{env_id}: {record['training']['steps']} steps in {record['training']['train_wall_seconds']:.0f} s; "
+        f"return over {len(expert['returns'])} held-out episodes ({evaluation['act']} actions): "
+        f"expert {expert['mean']:.2f}, random {random['mean']:.2f}, difference {difference['mean']:+.2f} "
+        f"[95% CI {low:+.2f}, {high:+.2f}]"
     )
     return 0
 
 
 def _rl_expert_rows() -> list[list[object]]:
-    """One row per RL expert folder: the shipped ones, then the user's (a trained one replaces a shipped one)."""
+    """One row per RL expert: the shipped ones, then the user's (a trained one replaces a shipped one)."""
     rows: list[list[object]] = []
     shipped: dict[object, list[object]] = {}
-    for source, root in (("shipped", PACKAGED_EXPERTS_DIR), ("trained", experts_dir())):
-        for path in sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []:
-            try:
-                record = json.loads(path.read_text())
-                expert, random = record["expert_return"]["mean"], record["random_return"]["mean"]
-                row = [record["env_id"], source, record["timesteps"], f"{expert:.2f}", f"{random:.2f}", path.parent]
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                row = ["?", source, "-", "-", "-", f"{path.parent} (unreadable {RECORD_FILE}: {error!r})"]
-            if source == "shipped":
-                shipped[row[0]] = row
-            elif row[0] in shipped:
-                shipped[row[0]][1] = "shipped, replaced by the trained one"
-            rows.append(row)
+    for source, folder, record in available_experts():
+        evaluation = record.get("evaluation") or record.get("sb3_evaluation") or {}  # converted SB3 zips: SB3's scoring
+        expert, random = evaluation.get("expert", {}), evaluation.get("random", {})
+        row: list[object] = [
+            record.get("env_id", "?"),
+            source,
+            record.get("training", {}).get("steps", "?"),
+            f"{expert.get('mean', float('nan')):.2f}",
+            f"{random.get('mean', float('nan')):.2f}",
+            folder,
+        ]
+        if source == "shipped":
+            shipped[row[0]] = row
+        elif row[0] in shipped:
+            shipped[row[0]][1] = "shipped, replaced by the trained one"
+        rows.append(row)
     return rows
 
 
 def _served(patterns: list[str]) -> str:
-    """``babyai:*, miniworld: Hallway, Maze`` (ids of one family share their prefix)."""
+    """``babyai:*; miniworld: Hallway, Maze`` (ids of one family share their prefix)."""
     families: dict[str, list[str]] = {}
     for pattern in patterns:
         family, _, name = pattern.partition(":")
@@ -87,7 +94,7 @@ def _list() -> int:
     from gea.agents.experts import registered_experts
 
     rows = _rl_expert_rows()
-    print("RL experts (SB3 PPO on the 64 px image), used by `gea collect` and `gea eval agents=[expert]`:")
+    print("RL experts (small actor-critics on the image), used by `gea collect` and `gea eval agents=[expert]`:")
     headers = ["env", "source", "steps", "expert return", "random return", "folder"]
     print(format_table(headers, rows) if rows else "  none")
     rl_ids = {str(row[0]) for row in rows}
@@ -107,14 +114,31 @@ def _list() -> int:
     return 0
 
 
+def _convert(env_id: str, zip_path: str, options: Sequence[str]) -> int:
+    from gea.agents.experts.net_expert import expert_folder
+    from gea.agents.experts.sb3_expert import convert_sb3_zip
+
+    act = "greedy"
+    for option in options:
+        key, _, value = option.partition("=")
+        if key != "act" or value not in ("greedy", "sample"):
+            raise ConfigError(f"gea expert convert takes only act=greedy or act=sample, not {option!r}")
+        act = value
+    folder = convert_sb3_zip(Path(zip_path), env_id, expert_folder(env_id), act=act)
+    print(f"{zip_path} -> {folder} (the expert of {env_id})")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``gea expert``."""
-    if not argv or argv[0] in ("-h", "--help") or any(arg in ("-h", "--help") for arg in argv):
+    if not argv or any(arg in ("-h", "--help") for arg in argv):
         print(full_help())
         return 0
     if argv[0] == "train" and len(argv) >= 2 and "=" not in argv[1]:
-        return _train(argv[1:])
+        return _train(argv[1], argv[2:])
     if argv[0] == "list" and all(arg.startswith("imports=") for arg in argv[1:]):
         return _list()
+    if argv[0] == "convert" and len(argv) >= 3:
+        return _convert(argv[1], argv[2], argv[3:])
     print(USAGE, file=sys.stderr)
     return 2

@@ -6,5 +6,5 @@ from gea.agents.experts import (  # noqa: F401
     metaworld_scripted,
     miniwob_solver,
     miniworld_oracle,
-    sb3_expert,
+    net_expert,
 )

@@ -1,10 +1,9 @@
-"""RL experts: Stable-Baselines3 policies that act on a contract env's ``image``, loaded without unpickling.
+"""Stable-Baselines3 image policies as experts and agents, loaded without unpickling; conversion to GEA's format.
 
-The package ships trained experts for ``procgen:coinrun`` and ``atari:RoadRunner`` (``gea/data/experts``).
-Trained experts live in one folder per env id under the experts folder: ``$GEA_EXPERTS_DIR`` when set,
-else ``~/.cache/gea/experts``; ``gea expert train ENV_ID`` writes ``<folder>/<env-slug>/model.zip`` and
-``expert.json`` there. Every such folder is registered as the expert of its env id when the expert registry
-loads; ``register_sb3_expert(env_id, zip_path)`` registers any other SB3 zip.
+``sb3:<zip>`` agents (``gea eval agents=[sb3:/path/model.zip]``) and ``register_sb3_expert(env_id, zip)`` act with
+any SB3 image-policy zip. ``convert_sb3_zip`` turns an SB3 ``CnnPolicy`` zip (Nature CNN, the default
+``net_arch``) into the compact expert format of ``gea.agents.experts.net_expert`` (safetensors + JSON), which
+computes the same actions with no SB3 at run time; ``gea expert convert`` runs it.
 
 Loading is safe by construction: SB3's own ``load`` unpickles parts of the zip (the policy class, the spaces,
 schedules), which can run arbitrary code. ``load_sb3_policy`` unpickles nothing: it reads the zip's JSON, accepts
@@ -20,9 +19,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from gea.agents.experts import register_expert
-from gea.envs.images import resize
-from gea.errors import GEAError
-
-EXPERTS_DIR_ENV = "GEA_EXPERTS_DIR"
-MODEL_FILE = "model.zip"
-RECORD_FILE = "expert.json"
+from gea.agents.experts.net_expert import ExpertModelError, FrameStack, save_net_expert
 
 # (module, class) of the policies the safe loader rebuilds; the class name is read from the pickled class's
 # ``__init__`` repr that SB3 stores beside it as plain text.
@@ -51,52 +45,6 @@ SAFE_POLICY_CLASSES: frozenset[tuple[str, str]] = frozenset(
 
 SAFE_ACTIVATIONS = frozenset({"ReLU", "Tanh", "ELU", "LeakyReLU", "GELU", "SiLU"})
 """``torch.nn`` activation classes accepted as ``policy_kwargs["activation_fn"]`` (matched by name)."""
-
-
-class ExpertModelError(GEAError, ValueError):
-    """A saved expert model that is missing, corrupt or of a kind the safe loader does not rebuild."""
-
-
-def experts_dir() -> Path:
-    """The folder that holds trained experts: ``$GEA_EXPERTS_DIR``, else ``~/.cache/gea/experts``."""
-    configured = os.environ.get(EXPERTS_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "gea" / "experts"
-
-
-def env_slug(env_id: str) -> str:
-    """A folder name for an env id: ``procgen:bigfish`` -> ``procgen-bigfish``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", env_id).strip("-")
-
-
-def expert_folder(env_id: str, root: Path | None = None) -> Path:
-    """Where the trained expert of ``env_id`` lives under ``root`` (default: ``experts_dir()``)."""
-    return (experts_dir() if root is None else root) / env_slug(env_id)
-
-
-class FrameStack:
-    """The policy input: the last ``frames`` images (resized to ``size``) stacked along channels, oldest first.
-
-    The first image of an episode (``reset``) is preceded by zeros, as SB3's ``VecFrameStack`` does.
-    """
-
-    def __init__(self, frames: int, size: tuple[int, int]) -> None:
-        if frames < 1:
-            raise ValueError(f"frames must be >= 1, got {frames}")
-        self.frames = frames
-        self.size = size
-        self._stack = np.zeros((*size, 3 * frames), np.uint8)
-
-    def reset(self, image: np.ndarray) -> np.ndarray:
-        """Start an episode at ``image``; returns the stacked observation."""
-        self._stack[:] = 0
-        return self.push(image)
-
-    def push(self, image: np.ndarray) -> np.ndarray:
-        """Add the next image; returns the stacked observation (a copy)."""
-        frame = resize(np.asarray(image), self.size)
-        self._stack = np.roll(self._stack, -3, axis=-1)
-        self._stack[..., -3:] = frame
-        return self._stack.copy()
 
 
 def _read_zip(path: Path) -> tuple[dict[str, Any], Any]:
@@ -266,31 +214,63 @@ def register_sb3_expert(env_id: str, zip_path: str | Path, deterministic: bool =
         return load_sb3_expert(requested, path, deterministic=deterministic)
 
 
-def register_trained_experts(root: Path | None = None) -> list[str]:
-    """Register every ``<root>/<slug>/model.zip`` with an ``expert.json`` (default root: ``experts_dir()``).
-
-    Models are loaded on first use, not here. Returns the env ids registered.
-    """
-    root = experts_dir() if root is None else root
-    registered = []
-    for record_path in sorted(root.glob(f"*/{RECORD_FILE}")) if root.is_dir() else []:
-        model_path = record_path.parent / MODEL_FILE
-        try:
-            env_id = str(json.loads(record_path.read_text())["env_id"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a half-written or foreign file: not an expert folder
-        if model_path.is_file():
-            register_expert(env_id)(functools.partial(_lazy_expert, path=model_path))
-            registered.append(env_id)
-    return registered
+_NATURE_CNN_KEYS = {
+    "features_extractor.cnn.0": "actor_body.0.0",
+    "features_extractor.cnn.2": "actor_body.0.2",
+    "features_extractor.cnn.4": "actor_body.0.4",
+    "features_extractor.linear.0": "actor_body.1",
+    "action_net": "action_head",
+    "value_net": "value_head",
+}
+"""SB3 ``CnnPolicy`` layer -> ``SmallActorCriticNet`` (encoder ``cnn``) layer; the two compute the same function."""
 
 
-def _lazy_expert(env_id: str, path: Path) -> SB3Expert:
-    return load_sb3_expert(env_id, path)
+def sb3_to_small_net(path: str | Path) -> Any:
+    """The ``SmallActorCriticNet`` equal to the SB3 ``CnnPolicy`` (Nature CNN, no extra MLP) in the zip at ``path``."""
+    import torch
+
+    from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
+
+    path = Path(path)
+    data, state = _read_zip(path)
+    observation_space, action_space = _spaces(path, data)
+    policy_kwargs = _policy_kwargs(path, data.get("policy_kwargs") or {})
+    extractor = policy_kwargs.get("features_extractor_kwargs", {})
+    if (
+        "ActorCriticCnnPolicy" not in _policy_class(path, data).__name__
+        or set(policy_kwargs) - {"features_extractor_kwargs"}
+        or set(extractor) - {"features_dim"}
+    ):
+        raise ExpertModelError(
+            f"{path}: only SB3 CnnPolicy zips whose policy_kwargs set at most features_dim convert, not {policy_kwargs}"
+        )
+    channels, height, width = observation_space.shape
+    features = state["features_extractor.linear.0.weight"].shape[0]
+    config = SmallNetConfig("cnn", (height, width, channels), int(action_space.n), True, cnn_features=features)
+    net = SmallActorCriticNet(config)
+    converted = {
+        name.replace(source, target, 1): value
+        for name, value in state.items()
+        for source, target in _NATURE_CNN_KEYS.items()
+        if name.startswith(source + ".")
+    }
+    try:
+        net.load_state_dict(converted)
+    except RuntimeError as error:
+        raise ExpertModelError(f"{path}: its weights do not fit a Nature-CNN actor-critic: {error}") from error
+    with torch.no_grad():
+        return net.eval()
 
 
-PACKAGED_EXPERTS_DIR = Path(__file__).resolve().parents[2] / "data" / "experts"
-"""Experts trained with ``gea expert train`` that ship with the package (see ``benchmarks/results/experts.md``)."""
-
-register_trained_experts(PACKAGED_EXPERTS_DIR)
-register_trained_experts()  # the user's own experts win over the packaged ones
+def convert_sb3_zip(
+    path: str | Path,
+    env_id: str,
+    folder: Path,
+    act: str = "greedy",
+    record: Mapping[str, Any] | None = None,
+    dtype: str = "float16",
+) -> Path:
+    """Write the SB3 ``CnnPolicy`` zip at ``path`` as the compact expert of ``env_id`` in ``folder``."""
+    net = sb3_to_small_net(path)
+    frames = net.config.input_shape[-1] // 3
+    return save_net_expert(folder, env_id, net, frames, act, {**dict(record or {}), "converted_from": "sb3"}, dtype)
