@@ -98,6 +98,25 @@ def test_truncated_episodes_carry_their_final_observation() -> None:
         envs.close()
 
 
+@pytest.mark.parametrize(
+    ("image_size", "env_kwargs", "expected"),
+    [
+        (None, {}, {"image_size": 64}),
+        (32, {}, {"image_size": 32}),
+        (None, {"render_mode": None, "image_size": 8}, {"image_size": 8, "render_mode": None}),
+    ],
+)
+def test_env_options_keep_render_mode_none(
+    image_size: int | None, env_kwargs: dict[str, object], expected: dict[str, object]
+) -> None:
+    """``env_kwargs={render_mode: None}`` (state-only training, no rendering) reaches the envs; an unset image size
+    falls back to the default."""
+    from gea.train.ppo.run import rank_env_kwargs
+
+    config = PPOConfig(envs=["cartpole"], image_size=image_size, env_kwargs=env_kwargs)
+    assert rank_env_kwargs(config, ["cartpole"]) == expected
+
+
 def test_short_run_writes_checkpoint_tensorboard_and_policy(tmp_path: Path) -> None:
     config = load_job_config(
         "ppo", PPOConfig, [*FAST, f"out_dir={tmp_path}", "checkpoint_every=1", "policy.popart=true"]

@@ -45,7 +45,8 @@ def rank_env_kwargs(config: PPOConfig, env_ids: Sequence[str]) -> dict[str, Any]
     about), over the contract's default image size."""
     requested = {"image_size": config.image_size, **config.env_kwargs}
     if not isinstance(config.policy, MLLMPolicyConfig) or not config.policy.path:
-        return {"image_size": DEFAULT_IMAGE_SIZE, **{k: v for k, v in requested.items() if v is not None}}
+        # Only an unset image size falls back to the default; other None values (render_mode=None) are choices.
+        return {**requested, "image_size": requested["image_size"] or DEFAULT_IMAGE_SIZE}
     from gea.agents.policy import saved_trained_with
 
     record = saved_trained_with(config.policy.path)
