@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from maniskill_experts import BEGIN as MANISKILL_BEGIN
+from maniskill_experts import END as MANISKILL_END
 from safetensors.torch import load_file
 
 from gea.agents.experts.net_expert import (
@@ -42,7 +44,7 @@ from gea.files import atomic_write_json
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.experts import load_expert_config
 from gea.train.experts.config import recipe_table
-from gea.train.experts.record import evaluate_expert, play
+from gea.train.experts.record import bootstrap_interval, evaluate_expert, play, summarize
 
 FP16_EPISODES = 10
 RESULTS = Path("benchmarks/results/experts.md")
@@ -147,13 +149,32 @@ def _normalized(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def evaluation_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's held-out evaluation; for an expert converted from an SB3 zip, its SB3 scoring in that shape
+    (intervals and normalized scores from the recorded returns; success was not recorded)."""
+    if "evaluation" in record or "sb3_evaluation" not in record:
+        return record.get("evaluation")
+    scored = record["sb3_evaluation"]
+    summaries = {}
+    for agent in ("expert", "random"):
+        returns = scored[agent]["returns"]
+        summaries[agent] = {**summarize(record["env_id"], returns, [False] * len(returns)), "success_rate": None}
+    difference = np.mean(scored["expert"]["returns"]) - np.mean(scored["random"]["returns"])
+    interval = bootstrap_interval(scored["expert"]["returns"], scored["random"]["returns"])
+    return {"act": record.get("act", "greedy"), **summaries, "difference": {"mean": difference, "ci95": interval}}
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
     """Markdown table rows of one game family."""
     lines = []
     for _, record in sorted(records, key=lambda item: item[1]["env_id"].lower()):
         if not record["env_id"].startswith(family + ":"):
             continue
-        training, evaluation = record["training"], record.get("evaluation")
+        training, evaluation = record["training"], evaluation_of(record)
         if evaluation is None:
             continue
         expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
@@ -163,13 +184,15 @@ def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
         load = training.get("machine", {}).get("load_average", [None] * 3)[2]
         config = record.get("config", {})
         recipe = f"{record['backend']} {config.get('encoder', 'cnn')} x{record['frame_stack']}"
+        if "converted_from" in record:
+            recipe += " (converted SB3 zip)"
         lines.append(
             f"| {record['env_id']} | {recipe} | {training['steps']:,} | {wall:.0f} | "
             f"{'-' if cpu is None else f'{cpu / 60:.0f}'} | {'-' if load is None else f'{load:.1f}'} | "
             f"{evaluation['act']} | {len(expert['returns'])} | {_interval(expert)} | {_interval(random)} | "
             f"{difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | {'yes' if low > 0 else '**no**'} | "
             f"{_normalized(expert['normalized'])} | {_normalized(random['normalized'])} | "
-            f"{expert['success_rate']:.0%} | {random['success_rate']:.0%} |"
+            f"{_rate(expert['success_rate'])} | {_rate(random['success_rate'])} |"
         )
     return lines
 
@@ -189,14 +212,14 @@ def report(out: Path) -> None:
     notes = Path("benchmarks/results/experts_notes.md")
     beats = {
         family: [
-            record["evaluation"]["difference"]["ci95"][0] > 0
+            evaluation["difference"]["ci95"][0] > 0
             for _, record in shipped
-            if record["env_id"].startswith(family + ":") and "evaluation" in record
+            if record["env_id"].startswith(family + ":") and (evaluation := evaluation_of(record)) is not None
         ]
         for family in ("procgen", "atari")
     }
     lines = [
-        "# RL experts for every Procgen game and ten Atari-57 games",
+        "# RL experts for Procgen and Atari games",
         "",
         "Produced by `benchmarks/experts.py` (`train`, `fp16`, `ship`, `report`); every row is one",
         "`gea expert train ENV_ID` run with the game's recipe from `gea/configs/expert_recipes.yaml`, on a 2-core CPU",
@@ -211,7 +234,7 @@ def report(out: Path) -> None:
         f"Beat random (difference interval above 0): Procgen {sum(beats['procgen'])} of {len(beats['procgen'])}, "
         f"Atari {sum(beats['atari'])} of {len(beats['atari'])}.",
         "",
-        "## Procgen (easy, 50 held-out episodes)",
+        "## Procgen (easy mode)",
         "",
         HEADER.format(norm="min-max"),
         *rows(shipped, "procgen"),
@@ -236,6 +259,10 @@ def report(out: Path) -> None:
             )
     if notes.is_file():
         lines += ["", notes.read_text().rstrip()]
+    previous = out.read_text() if out.is_file() else ""
+    if MANISKILL_BEGIN in previous and MANISKILL_END in previous:  # benchmarks/maniskill_experts.py's section
+        start, end = previous.index(MANISKILL_BEGIN), previous.index(MANISKILL_END) + len(MANISKILL_END)
+        lines += ["", previous[start:end]]
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())
 

@@ -129,7 +129,7 @@ def main() -> None:
             + (f" --overrides {' '.join(args.overrides)}" if args.overrides else "")
             + "`",
             "",
-            f"Settings: {settings}; both arms train on the same collected episodes with the same RVQ tokenizer, SFT "
+            f"Settings: {settings}; both arms train on the same collected episodes with the same action tokenizer, SFT "
             f"updates, batch and learning rate, and play the same {args.episodes} episodes per task (same seeds, "
             f"{'sampled' if config.eval.sample else 'argmax'} actions). 95% Wilson intervals; the difference's "
             "interval is Newcombe's (from the two Wilson intervals). SFT wall time: "

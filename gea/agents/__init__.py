@@ -1,4 +1,4 @@
-"""Policies: the GEA multimodal-LLM policy with its value head, and baselines behind the same interface.
+"""Policies: the GEA multimodal-LLM policy with its value head, and the random baseline.
 
 ``GEAPolicy.build(PolicyConfig(), env_ids)`` makes the tiny offline default (or loads ``config.model`` by local
 path / hub id); ``act`` acts in a batch of envs of any embodiments, ``evaluate`` serves PPO, and
@@ -17,7 +17,6 @@ _EXPORTS: dict[str, str] = {
     "BatchPolicy": "interface",
     "EpisodeAdapter": "interface",
     "EvaluateOutput": "policy",
-    "ExpertPolicy": "baselines",
     "GEAPolicy": "policy",
     "LoraConfig": "config",
     "PolicyConfig": "config",
@@ -25,8 +24,6 @@ _EXPORTS: dict[str, str] = {
     "PopArt": "value",
     "PromptRecord": "prompt",
     "RandomAgent": "baselines",
-    "RandomPolicy": "baselines",
-    "SB3Policy": "baselines",
     "ValueHead": "value",
 }
 
