@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from sft_helpers import expert_datasets, tiny_config
@@ -13,7 +14,7 @@ from gea.agents import PolicyConfig
 from gea.agents.prompt import PromptRecord
 from gea.rollouts.dataset import WindowDataset
 from gea.train.distributed import DistributedContext
-from gea.train.sft.batching import IGNORE
+from gea.train.sft.batching import IGNORE, resized_frames
 from gea.train.sft.model import sft_forward
 from gea.train.sft.trainer import SFTTrainer
 
@@ -107,3 +108,20 @@ def test_shared_headers_give_the_same_loss_and_gradients(
         assert (fast_grad is None) == (plain_grad is None)
         if fast_grad is not None:
             torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-3, atol=1e-5)
+
+
+def test_embodiments_recorded_at_different_image_sizes_share_a_batch(trainer: SFTTrainer) -> None:
+    """A suite may record one task at 64 px and the others at 32 px: the batch holds every frame at the largest size,
+    resized as the vision tower resizes (bilinear, antialiased), and the loss is finite."""
+    windows = _windows(trainer, 6)
+    small = windows[0]["images"].shape[1]
+    large = dict(windows[0], images=np.kron(windows[0]["images"], np.ones((1, 2, 2, 1), dtype=np.uint8)))
+    batch = trainer.collator([large, *windows[1:]])
+    assert tuple(batch.images.shape[2:4]) == (2 * small, 2 * small)
+    kept = windows[1]["images"][windows[1]["mask"]]
+    expected = resized_frames(torch.from_numpy(kept), (2 * small, 2 * small))
+    assert torch.equal(batch.images[1, : len(kept)], expected)
+    assert torch.equal(resized_frames(expected, (2 * small, 2 * small)), expected)  # the right size stays as it is
+    with torch.no_grad():
+        loss = sft_forward(trainer.model, batch).loss_sum
+    assert torch.isfinite(loss)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from gea.agents.actions import ActionCodec
 from gea.agents.header_cache import distinct_headers
@@ -120,6 +121,15 @@ def join_headers(
     return full_ids, full_image, full_attention, full_labels
 
 
+def resized_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (N, H, W, 3) frames at ``size`` (embodiments recorded at different image sizes share one batch; the
+    vision tower resizes to its own input size the same way, bilinear with antialiasing)."""
+    if tuple(frames.shape[1:3]) == tuple(size):
+        return frames
+    pixels = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True)
+    return pixels.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
 class SFTCollator:
     """Turns ``WindowDataset`` samples into an ``SFTBatch`` with the policy's prompt layout and action codec."""
 
@@ -158,11 +168,12 @@ class SFTCollator:
             attention[row, start:] = 1
             labels[row, start:] = torch.tensor(row_labels)
         most = max(len(images) for _, _, _, images in encoded_rows)
-        first = encoded_rows[0][3]
-        images = torch.zeros((count, most, *first.shape[1:]), dtype=torch.uint8)
+        shapes = [images.shape[1:3] for _, _, _, images in encoded_rows]
+        side = (max(height for height, _ in shapes), max(width for _, width in shapes))
+        images = torch.zeros((count, most, *side, 3), dtype=torch.uint8)
         valid = torch.zeros(count, most, dtype=torch.bool)
         for row, (_, _, _, row_images) in enumerate(encoded_rows):
-            images[row, : len(row_images)] = torch.from_numpy(row_images)
+            images[row, : len(row_images)] = resized_frames(torch.from_numpy(row_images), side)
             valid[row, : len(row_images)] = True
         embodiments = [str(window["embodiment"]) for window in windows]
         return SFTBatch(
