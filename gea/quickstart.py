@@ -40,7 +40,7 @@ AGENT_LABELS = ("random", "expert", "sft", "sft+ppo")
 class CollectSection:
     """Expert data: episodes per task, step cap, worker processes."""
 
-    episodes_per_task: int = option(24, "expert episodes per task (a suite task's demos sets its own)", minimum=1)
+    episodes_per_task: int = option(48, "expert episodes per task (a suite task's demos sets its own)", minimum=1)
     max_episode_steps: int = option(100, "step limit of an expert episode", minimum=1)
     num_envs: int = option(2, "collection worker processes (0: in this process)", minimum=0)
 
@@ -56,7 +56,7 @@ class TokenizerSection:
 class SFTSection:
     """SFT of the tiny policy on all collected domains at once."""
 
-    steps: int = option(1200, "optimizer steps", minimum=1)
+    steps: int = option(4000, "optimizer steps", minimum=1)
     batch_size: int = option(16, "windows per step", minimum=1)
     lr: float = option(1e-3, "peak learning rate", minimum=0)
     context: int = option(1, "observations in the prompt", minimum=1)
@@ -67,8 +67,9 @@ class SFTSection:
         choices=("auto", "siglip", "efficientnet_lite0"),
     )
     continuous_tokenizer: str = option(
-        "rvq",
-        "continuous actions as rvq (the fitted tokenizer) or uniform (256 bins a dimension)",
+        "uniform",
+        "continuous actions as uniform bins (256 a dimension) or rvq (GEA's residual VQ, fitted in stage 2; at the "
+        "quickstart's few thousand steps its codes stay near chance, benchmarks/results/learning.md)",
         choices=("rvq", "uniform"),
     )
 
@@ -86,7 +87,7 @@ class PPOSection:
     envs: list[str] = option(factory=lambda: ["babyai:GoToLocal"], help="the suite tasks PPO trains on")
     num_envs: int = option(4, "envs stepped together", minimum=1)
     rollout_steps: int = option(32, "steps per env per rollout", minimum=1)
-    updates: int = option(3, "rollouts (and updates)", minimum=1)
+    updates: int = option(20, "rollouts (and updates)", minimum=1)
     lr: float = option(1e-4, "learning rate", minimum=0)
     overrides: list[str] = option(
         factory=list, help="further gea ppo settings, applied last, e.g. 'ppo.overrides=[\"epochs=4\"]'"

@@ -21,6 +21,7 @@ TINY = [
     "collect.max_episode_steps=20",
     "collect.num_envs=0",
     "tokenizer.steps=20",
+    "sft.continuous_tokenizer=rvq",  # the RVQ path end to end (the default, uniform bins, fits nothing)
     "sft.steps=3",
     "sft.batch_size=4",
     "ppo.envs=[babyai:GoToLocal]",
@@ -109,6 +110,12 @@ def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.Monk
     (ppo_config,) = captured
     assert (ppo_config.policy.lora.enabled, ppo_config.epochs, ppo_config.minibatches) == (False, 3, 4)
     assert ppo_config.policy.lora.rank == 16 and ppo_config.policy.path.endswith("sft/policy")  # the stage's own
+
+
+def test_default_uniform_bins_need_no_tokenizer_stage_and_rvq_adds_it() -> None:
+    assert active_stages(load_job_config("quickstart", QuickstartConfig, [])) == ["collect", "sft", "ppo", "eval"]
+    rvq = load_job_config("quickstart", QuickstartConfig, ["sft.continuous_tokenizer=rvq"])
+    assert active_stages(rvq) == ["collect", "tokenizer", "sft", "ppo", "eval"]
 
 
 def test_discrete_only_tasks_need_no_tokenizer() -> None:
