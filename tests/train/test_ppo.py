@@ -145,6 +145,19 @@ def test_start_from_an_exported_policy(tmp_path: Path) -> None:
     assert result.history[0]["kl_start"] == pytest.approx(0.0, abs=1e-6)  # starts exactly at the loaded policy
 
 
+def test_value_warmup_updates_train_the_critic_and_leave_the_policy(tmp_path: Path) -> None:
+    first = load_job_config("ppo", PPOConfig, [*FAST, f"out_dir={tmp_path / 'a'}", "checkpoint_every=0"])
+    run_ppo(first)
+    start = SmallNetAgent.load(tmp_path / "a" / "policy", ["cartpole"], torch.device("cpu")).net.state_dict()
+    warm = [*FAST, f"out_dir={tmp_path / 'b'}", f"policy.path={tmp_path / 'a' / 'policy'}", "value_warmup_updates=2"]
+    result = run_ppo(load_job_config("ppo", PPOConfig, warm))
+    assert result.updates == 2 and all(row["kl_start"] == pytest.approx(0.0, abs=1e-6) for row in result.history)
+    after = SmallNetAgent.load(tmp_path / "b" / "policy", ["cartpole"], torch.device("cpu")).net.state_dict()
+    critic = [name for name in start if "critic_body" in name or "value_head" in name]
+    assert critic and all(not torch.equal(start[name], after[name]) for name in critic if name.endswith("weight"))
+    assert all(torch.equal(start[name], after[name]) for name in start if name not in critic)
+
+
 def test_config_errors_name_the_fix() -> None:
     with pytest.raises(ConfigError, match="minibatches"):
         load_job_config("ppo", PPOConfig, ["num_envs=3", "rollout_steps=5", "minibatches=4"])

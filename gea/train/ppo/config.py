@@ -84,6 +84,9 @@ class PPOConfig:
     normalize_advantages: bool = option(True, "normalize advantages per minibatch")
     entropy_coef: float = option(0.0, "weight of the entropy bonus (entropy normalized per env)", minimum=0)
     value_coef: float = option(0.5, "weight of the value loss", minimum=0)
+    value_warmup_updates: int = option(
+        0, "first updates that train only the critic (a fresh critic's advantages are noise to the policy)", minimum=0
+    )
     max_grad_norm: float = option(0.5, "gradient norm clip", minimum=0)
     adam_eps: float = option(1e-5, "Adam epsilon", minimum=0)
     log_kl_start: bool = option(True, "log the KL to the start policy every update")

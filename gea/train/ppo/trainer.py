@@ -121,7 +121,8 @@ class PPOTrainer:
         if self.ablation is not None:
             losses = self.ablation.update(buffer, self.stats)
         else:
-            losses = ppo_update(self.agent, self.optimizer, buffer, self.config, self.sft)
+            critic_only = self.update_index < self.config.value_warmup_updates
+            losses = ppo_update(self.agent, self.optimizer, buffer, self.config, self.sft, critic_only=critic_only)
         averaged = all_reduce_mean(torch.tensor(list(losses.values()), dtype=torch.float64))
         metrics.update(zip(losses, averaged.tolist(), strict=True))
         self.preemption.forget(self.update_index)  # every rank is past this rollout (the all-reduce above)
@@ -259,9 +260,13 @@ def ppo_update(
     config: PPOConfig,
     sft_batches: SFTBatches | None = None,
     permutation: Callable[[int], torch.Tensor] = torch.randperm,
+    critic_only: bool = False,
 ) -> dict[str, float]:
     """``config.epochs`` passes over the rollout in ``config.minibatches`` shuffled minibatches of clipped PPO
-    (plus ``config.sft.weight`` x the SFT loss on a batch of dataset windows, when ``sft_batches`` is given)."""
+    (plus ``config.sft.weight`` x the SFT loss on a batch of dataset windows, when ``sft_batches`` is given).
+
+    ``critic_only`` (the first ``value_warmup_updates``): only the value loss, and only the critic's parameters
+    move, so a fresh critic learns the policy's returns before its advantages steer the policy."""
     targets, old_values = critic_targets(agent, buffer)
     old_log_probs, advantages = buffer.flat(buffer.log_probs), buffer.flat(buffer.advantages)
     size = len(targets)
@@ -293,11 +298,13 @@ def ppo_update(
                 config.clip_value,
                 config.normalize_advantages,
             )
-            loss = out.loss
-            if sft_batches is not None:
+            loss = out.critic_loss if critic_only else out.loss
+            if sft_batches is not None and not critic_only:
                 loss = loss + config.sft.weight * sft
                 stats.add(sft_loss=sft.item())
-            grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm, samples=len(index))
+            grad_norm = optimizer_step(
+                agent, optimizer, loss, config.max_grad_norm, samples=len(index), critic_only=critic_only
+            )
             stats.add(
                 policy_loss=out.policy_loss.item(),
                 value_loss=out.value_loss.item(),
@@ -336,6 +343,7 @@ class LossOutput:
     """The total loss and the numbers worth logging."""
 
     loss: torch.Tensor
+    critic_loss: torch.Tensor  # value_coef x value loss, with its graph (the loss of a value-only update)
     policy_loss: torch.Tensor
     value_loss: torch.Tensor
     entropy: torch.Tensor
@@ -370,12 +378,15 @@ def ppo_loss(
         value_loss = 0.5 * worst.mean()
 
     entropy = terms.entropy.mean()
-    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    critic_loss = value_coef * value_loss
+    loss = policy_loss + critic_loss - entropy_coef * entropy
 
     with torch.no_grad():
         approx_kl = ((ratio - 1.0) - log_ratio).mean()  # the k3 estimator of KL(old || new)
         clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
-    return LossOutput(loss, policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction)
+    return LossOutput(
+        loss, critic_loss, policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction
+    )
 
 
 def optimizer_step(
@@ -384,17 +395,39 @@ def optimizer_step(
     loss: torch.Tensor,
     max_grad_norm: float,
     samples: int | None = None,
+    critic_only: bool = False,
 ) -> torch.Tensor:
     """Backward, average gradients over ranks (per sample when ``samples``, this rank's minibatch size, is
-    given), clip, step; returns the gradient norm before clipping."""
+    given), clip, step; returns the gradient norm before clipping. ``critic_only``: every other parameter keeps
+    no gradient, so the optimizer leaves it as it is."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    if critic_only:
+        critic = {id(parameter) for parameter in critic_parameters(agent)}
+        for parameter in parameters:
+            if id(parameter) not in critic:
+                parameter.grad = None
+        parameters = [parameter for parameter in parameters if id(parameter) in critic]
     all_reduce_gradients(parameters, weight=samples)
     norm = nn.utils.clip_grad_norm_(parameters, max_grad_norm, foreach=True)
     optimizer.step()
     agent.after_update()
     return norm
+
+
+CRITIC_NAMES = ("value_head", "critic_body", "popart")
+"""Parameter-name parts of the critic in the project's agents (the GEA policy's value head and PopArt, the small
+nets' critic torso and value head)."""
+
+
+def critic_parameters(agent: PPOAgent) -> list[nn.Parameter]:
+    """The parameters of ``agent``'s critic (what a value-only warm-up update trains)."""
+    return [
+        parameter
+        for name, parameter in agent.module.named_parameters()
+        if parameter.requires_grad and any(part in name for part in CRITIC_NAMES)
+    ]
 
 
 @dataclass
