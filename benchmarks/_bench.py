@@ -41,6 +41,17 @@ def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) ->
     return [a / b for a, b in zip(numerators, denominators, strict=True)]
 
 
+def speed_table(rates: dict[str, list[float]], unit: str, baseline: str = "previous") -> list[str]:
+    """Markdown rows, one per side: median ``unit``, min-max, every run, and the ratio of medians to ``baseline``."""
+    medians = {side: statistics.median(values) for side, values in rates.items()}
+    rows = [f"| side | {unit} (median) | min-max | runs | vs {baseline} |", "|---|---|---|---|---|"]
+    for side, values in rates.items():
+        ratio = f"{medians[side] / medians[baseline]:.2f}x" if medians.get(baseline) else "-"
+        runs = ", ".join(f"{value:.1f}" for value in values)
+        rows.append(f"| {side} | {medians[side]:.1f} | {min(values):.1f}-{max(values):.1f} | {runs} | {ratio} |")
+    return rows
+
+
 def write_results(markdown: Path, text: str, record: dict[str, Any]) -> Path:
     """Write the Markdown report and ``<same name>.json`` holding ``record`` (each side's work and speed)."""
     markdown.parent.mkdir(parents=True, exist_ok=True)

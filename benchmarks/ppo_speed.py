@@ -23,12 +23,12 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from _bench import speed_table
 
 from gea.agents import GEAPolicy, PolicyConfig
 from gea.config import load_job_config
@@ -101,7 +101,6 @@ def write_results(
     load_after: tuple[float, float, float],
 ) -> None:
     """The markdown table of medians, spreads and the ratio to the previous path."""
-    medians = {side: statistics.median(values) for side, values in rates.items()}
     command = "python benchmarks/ppo_speed.py " + " ".join(sys.argv[1:])
     section = quick.ppo
     lines = [
@@ -116,14 +115,9 @@ def write_results(
         f"{updates} updates per run (2 epochs x 2 minibatches + joint SFT term of 8 windows, LoRA rank 16), "
         f"{quick.image_size} px images; sides alternate, {args.repeats} repeats.",
         "",
-        "| side | env steps/s (median) | min-max | runs | vs previous |",
-        "|---|---|---|---|---|",
+        *speed_table(rates, "env steps/s"),
+        "",
     ]
-    for side, values in rates.items():
-        runs = ", ".join(f"{value:.1f}" for value in values)
-        ratio = medians[side] / medians["previous"]
-        lines.append(f"| {side} | {medians[side]:.1f} | {min(values):.1f}-{max(values):.1f} | {runs} | {ratio:.2f}x |")
-    lines.append("")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -26,13 +26,13 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _bench import speed_table
 
 from gea.config import load_job_config
 from gea.quickstart import QuickstartConfig, run_collect, run_tokenizer, sft_config
@@ -114,8 +114,6 @@ def write_results(
     load_after: tuple[float, float, float],
 ) -> None:
     """The markdown table of medians, spreads and ratios to the previous path."""
-    medians = {side: statistics.median(values) for side, values in rates.items()}
-    baseline = medians.get("previous")
     command = "python benchmarks/sft_speed.py " + " ".join(sys.argv[1:])
     lines = [
         "# SFT samples/s at the quickstart's settings: previous code path vs current",
@@ -128,14 +126,9 @@ def write_results(
         f"Each run: a fresh trainer (empty feature cache), {args.warmup} warmup + {args.steps} timed updates of 16 "
         f"windows; sides alternate, {args.repeats} repeats.",
         "",
-        "| side | samples/s (median) | min-max | runs | vs previous |",
-        "|---|---|---|---|---|",
+        *speed_table(rates, "samples/s"),
+        "",
     ]
-    for side, values in rates.items():
-        ratio = f"{medians[side] / baseline:.2f}x" if baseline else "-"
-        runs = ", ".join(f"{value:.1f}" for value in values)
-        lines.append(f"| {side} | {medians[side]:.1f} | {min(values):.1f}-{max(values):.1f} | {runs} | {ratio} |")
-    lines.append("")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
