@@ -10,6 +10,7 @@ from typing import Any
 
 from gea.cli import main as gea_main
 from gea.errors import ConfigError
+from gea.rollouts.metrics import wilson_interval
 
 
 def quickstart(out_dir: Path, overrides: list[str]) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def success(payload: dict[str, Any], agent_suffix: str, env_id: str) -> tuple[in
 
 
 def cell(counts: tuple[int, int]) -> str:
-    """``k/n (p%)``."""
+    """``k/n (p% [low-high])`` with the 95% Wilson interval, e.g. ``17/30 (57% [39-73])``."""
     k, n = counts
-    return f"{k}/{n} ({100 * k / max(n, 1):.0f}%)"
+    low, high = wilson_interval(k, n)
+    return f"{k}/{n} ({100 * k / max(n, 1):.0f}% [{100 * low:.0f}-{100 * high:.0f}])"

@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from common import quickstart, share_stage
+from common import cell, quickstart, share_stage
 
 from gea.config import load_job_config
 from gea.quickstart import MARKER, QuickstartConfig, eval_config
@@ -37,12 +37,6 @@ def counts(payload: dict[str, object], agent: str) -> dict[str, tuple[int, int]]
         for row in payload["tasks"]  # type: ignore[attr-defined]
         if row["agent"] == agent  # type: ignore[index]
     }
-
-
-def cell(successes: int, episodes: int) -> str:
-    """``17/30 (57% [39-73])``."""
-    low, high = wilson_interval(successes, episodes)
-    return f"{successes}/{episodes} ({100 * successes / max(1, episodes):.0f}% [{100 * low:.0f}-{100 * high:.0f}])"
 
 
 def difference(first: tuple[int, int], second: tuple[int, int]) -> str:
@@ -107,8 +101,8 @@ def main() -> None:
     rows = []
     for name, (domain, members) in groups.items():
         pretrained, scratch = (pooled(arm_counts[arm], members) for arm in ARMS)
-        random_cell = cell(*pooled(random_counts, members))
-        rows.append([name, domain, random_cell, cell(*pretrained), cell(*scratch), difference(pretrained, scratch)])
+        random_cell = cell(pooled(random_counts, members))
+        rows.append([name, domain, random_cell, cell(pretrained), cell(scratch), difference(pretrained, scratch)])
     headers = [
         "task",
         "domain",
