@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import imageio.v2 as imageio
 import pytest
@@ -33,6 +34,25 @@ TINY = [
     "eval.num_workers=1",
     "progress=false",
 ]
+
+
+def agent_actions(agent_name: str, seed: int, steps: int, **env_kwargs: Any) -> list[int]:
+    """The actions ``agent_name`` (seeded with ``seed``) takes in ``steps`` steps of GoToLocal from reset seed 3."""
+    import gea.envs
+    from gea.rollouts.agents import make_agent
+
+    agent = make_agent(agent_name, "babyai:GoToLocal", seed)
+    assert agent is not None
+    env = gea.envs.make("babyai:GoToLocal", image_size=32, **env_kwargs)
+    observation, _ = env.reset(seed=3)
+    agent.reset(env)
+    chosen = []
+    for _ in range(steps):
+        action = agent.act(env, observation)
+        chosen.append(int(action))
+        observation, *_ = env.step(action)
+    env.close()
+    return chosen
 
 
 @pytest.fixture(scope="module")
@@ -137,24 +157,8 @@ def test_unknown_task_names_the_suite_tasks() -> None:
 
 
 def test_sampled_gea_agent_repeats_with_its_seed(finished_run: Path) -> None:
-    import gea.envs
-    from gea.rollouts.agents import make_agent
-
-    def actions(seed: int) -> list[int]:
-        agent = make_agent(f"gea-sample:{finished_run / 'sft' / 'policy'}", "babyai:GoToLocal", seed)
-        assert agent is not None
-        env = gea.envs.make("babyai:GoToLocal", image_size=32)
-        observation, _ = env.reset(seed=3)
-        agent.reset(env)
-        chosen = []
-        for _ in range(6):
-            action = agent.act(env, observation)
-            chosen.append(int(action))
-            observation, *_ = env.step(action)
-        env.close()
-        return chosen
-
-    assert actions(5) == actions(5)
+    agent = f"gea-sample:{finished_run / 'sft' / 'policy'}"
+    assert agent_actions(agent, seed=5, steps=6) == agent_actions(agent, seed=5, steps=6)
 
 
 def test_unknown_agent_label_fails_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,29 +231,16 @@ def test_a_different_image_size_than_trained_is_warned_about(finished_run: Path,
 
 @pytest.mark.parametrize(("decoding", "same_as"), [("sample", "gea-sample"), ("greedy", "gea-greedy")])
 def test_gea_agent_acts_as_the_policy_records(finished_run: Path, tmp_path: Path, decoding: str, same_as: str) -> None:
-    import gea.envs
     from gea.agents.policy import GEAPolicy
-    from gea.rollouts.agents import make_agent
 
     policy = GEAPolicy.from_pretrained(finished_run / "sft" / "policy")
     policy.config.decoding = decoding
     policy.save_pretrained(tmp_path / "policy")
-
-    def actions(name: str) -> list[int]:
-        agent = make_agent(f"{name}:{tmp_path / 'policy'}", "babyai:GoToLocal", 5)
-        assert agent is not None
-        env = gea.envs.make("babyai:GoToLocal", image_size=32, view="agent")
-        observation, _ = env.reset(seed=3)
-        agent.reset(env)
-        chosen = []
-        for _ in range(12):
-            action = agent.act(env, observation)
-            chosen.append(int(action))
-            observation, *_ = env.step(action)
-        env.close()
-        return chosen
-
-    assert actions("gea") == actions(same_as)
+    played = {
+        name: agent_actions(f"{name}:{tmp_path / 'policy'}", seed=5, steps=12, view="agent")
+        for name in ("gea", same_as)
+    }
+    assert played["gea"] == played[same_as]
 
 
 def test_ppo_from_a_policy_uses_its_training_observations(finished_run: Path) -> None:
