@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,7 @@ def ppo_update(
     ``critic_only`` (the first ``value_warmup_updates``): only the value loss, and only the critic's parameters
     move, so a fresh critic learns the policy's returns before its advantages steer the policy."""
     targets, old_values = critic_targets(agent, buffer)
+    only = critic_parameters(agent) if critic_only else None
     old_log_probs, advantages = buffer.flat(buffer.log_probs), buffer.flat(buffer.advantages)
     size = len(targets)
     stats = UpdateStats()
@@ -277,7 +278,7 @@ def ppo_update(
         # rollouts left them different numbers of samples; gradients are then averaged per sample.
         for index in torch.tensor_split(order, config.minibatches):
             inputs = buffer.inputs.gather(index)
-            if sft_batches is not None:  # the SFT windows are scored together with the minibatch
+            if sft_batches is not None and not critic_only:  # the SFT windows are scored with the minibatch
                 evaluated, sft = agent.evaluate_with_sft(inputs, next(sft_batches))
             else:
                 evaluated = agent.evaluate(inputs)
@@ -302,9 +303,7 @@ def ppo_update(
             if sft_batches is not None and not critic_only:
                 loss = loss + config.sft.weight * sft
                 stats.add(sft_loss=sft.item())
-            grad_norm = optimizer_step(
-                agent, optimizer, loss, config.max_grad_norm, samples=len(index), critic_only=critic_only
-            )
+            grad_norm = optimizer_step(agent, optimizer, loss, config.max_grad_norm, samples=len(index), only=only)
             stats.add(
                 policy_loss=out.policy_loss.item(),
                 value_loss=out.value_loss.item(),
@@ -395,20 +394,20 @@ def optimizer_step(
     loss: torch.Tensor,
     max_grad_norm: float,
     samples: int | None = None,
-    critic_only: bool = False,
+    only: Sequence[nn.Parameter] | None = None,
 ) -> torch.Tensor:
     """Backward, average gradients over ranks (per sample when ``samples``, this rank's minibatch size, is
-    given), clip, step; returns the gradient norm before clipping. ``critic_only``: every other parameter keeps
-    no gradient, so the optimizer leaves it as it is."""
+    given), clip, step; returns the gradient norm before clipping. With ``only``, every other parameter keeps no
+    gradient, so the optimizer leaves it as it is."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    if critic_only:
-        critic = {id(parameter) for parameter in critic_parameters(agent)}
+    if only is not None:
+        kept = {id(parameter) for parameter in only}
         for parameter in parameters:
-            if id(parameter) not in critic:
+            if id(parameter) not in kept:
                 parameter.grad = None
-        parameters = [parameter for parameter in parameters if id(parameter) in critic]
+        parameters = [parameter for parameter in parameters if id(parameter) in kept]
     all_reduce_gradients(parameters, weight=samples)
     norm = nn.utils.clip_grad_norm_(parameters, max_grad_norm, foreach=True)
     optimizer.step()
