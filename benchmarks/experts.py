@@ -44,7 +44,7 @@ from gea.files import atomic_write_json
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.experts import load_expert_config
 from gea.train.experts.config import recipe_table
-from gea.train.experts.record import bootstrap_interval, evaluate_expert, play, summarize
+from gea.train.experts.record import evaluate_expert, play
 
 FP16_EPISODES = 10
 RESULTS = Path("benchmarks/results/experts.md")
@@ -149,32 +149,13 @@ def _normalized(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def evaluation_of(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The record's held-out evaluation; for an expert converted from an SB3 zip, its SB3 scoring in that shape
-    (intervals and normalized scores from the recorded returns; success was not recorded)."""
-    if "evaluation" in record or "sb3_evaluation" not in record:
-        return record.get("evaluation")
-    scored = record["sb3_evaluation"]
-    summaries = {}
-    for agent in ("expert", "random"):
-        returns = scored[agent]["returns"]
-        summaries[agent] = {**summarize(record["env_id"], returns, [False] * len(returns)), "success_rate": None}
-    difference = np.mean(scored["expert"]["returns"]) - np.mean(scored["random"]["returns"])
-    interval = bootstrap_interval(scored["expert"]["returns"], scored["random"]["returns"])
-    return {"act": record.get("act", "greedy"), **summaries, "difference": {"mean": difference, "ci95": interval}}
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
 def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
     """Markdown table rows of one game family."""
     lines = []
     for _, record in sorted(records, key=lambda item: item[1]["env_id"].lower()):
         if not record["env_id"].startswith(family + ":"):
             continue
-        training, evaluation = record["training"], evaluation_of(record)
+        training, evaluation = record["training"], record.get("evaluation")
         if evaluation is None:
             continue
         expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
@@ -192,7 +173,7 @@ def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
             f"{evaluation['act']} | {len(expert['returns'])} | {_interval(expert)} | {_interval(random)} | "
             f"{difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | {'yes' if low > 0 else '**no**'} | "
             f"{_normalized(expert['normalized'])} | {_normalized(random['normalized'])} | "
-            f"{_rate(expert['success_rate'])} | {_rate(random['success_rate'])} |"
+            f"{expert['success_rate']:.0%} | {random['success_rate']:.0%} |"
         )
     return lines
 
@@ -214,7 +195,7 @@ def report(out: Path) -> None:
         family: [
             evaluation["difference"]["ci95"][0] > 0
             for _, record in shipped
-            if record["env_id"].startswith(family + ":") and (evaluation := evaluation_of(record)) is not None
+            if record["env_id"].startswith(family + ":") and (evaluation := record.get("evaluation")) is not None
         ]
         for family in ("procgen", "atari")
     }

@@ -61,7 +61,7 @@ def _rl_expert_rows() -> list[list[object]]:
     rows: list[list[object]] = []
     shipped: dict[object, list[object]] = {}
     for source, folder, record in available_experts():
-        evaluation = record.get("evaluation") or record.get("sb3_evaluation") or {}  # converted SB3 zips: SB3's scoring
+        evaluation = record.get("evaluation", {})
         expert, random = evaluation.get("expert", {}), evaluation.get("random", {})
         row: list[object] = [
             record.get("env_id", "?"),
