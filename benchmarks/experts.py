@@ -1,4 +1,4 @@
-"""RL experts for every Procgen game and ten Atari-57 games: train, check float16, ship and report them.
+"""RL experts for every Procgen game and fourteen Atari-57 games: train, check float16, ship and report them.
 
 Run from the repository root (each step reads what the previous one wrote):
 
