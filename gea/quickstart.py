@@ -103,7 +103,9 @@ class EvalSection:
 
     agents: list[str] = option(factory=lambda: list(AGENT_LABELS), help=f"labels out of {', '.join(AGENT_LABELS)}")
     episodes: int = option(10, "episodes per task", minimum=1)
-    max_steps: int = option(100, "step limit of an episode (a suite task's smaller max_steps holds)", minimum=1)
+    max_steps: int | None = option(
+        None, "caps every task's step limit (null: each suite task's own, else its env's)", minimum=1
+    )
     videos_per_task: int = option(1, "mp4 videos per task and agent", minimum=0)
     num_workers: int = option(2, "tasks evaluated in parallel processes", minimum=1)
     sample: bool = option(True, "GEA policies act with sampled actions (gea-sample:), false: argmax (gea:)")
@@ -241,7 +243,10 @@ def sft_config(config: QuickstartConfig) -> Any:
     section = config.sft
     rvq = continuous_tasks(config) and section.continuous_tokenizer == "rvq"
     return SFTConfig(
-        data=DataConfig(paths=[str(stage_dir(config, "collect"))]),
+        data=DataConfig(
+            paths=[str(stage_dir(config, "collect"))],
+            embodiment_weights=[f"{env_id}={weight:g}" for env_id, weight in sft_weights(config).items()],
+        ),
         policy=PolicyConfig(context=section.context, visual_tokens=section.visual_tokens, vision=section.vision),
         action_tokenizer=str(stage_dir(config, "tokenizer") / "tokenizer") if rvq else "",
         optim=OptimConfig(lr=section.lr),
@@ -255,6 +260,11 @@ def sft_config(config: QuickstartConfig) -> Any:
         log_every=max(1, min(50, section.steps // 5)),
         progress=config.progress,
     )
+
+
+def sft_weights(config: QuickstartConfig) -> dict[str, float]:
+    """The suite tasks whose SFT sampling weight is not 1, with their weights."""
+    return {task.env: task.sft_weight for task in config.selected_tasks() if task.sft_weight != 1.0}
 
 
 def run_sft_stage(config: QuickstartConfig) -> dict[str, Any]:
@@ -318,9 +328,10 @@ def eval_config(config: QuickstartConfig) -> Any:
     from gea.rollouts.evaluate import EvalConfig
 
     tasks = []
+    cap = config.eval.max_steps
     for task in config.selected_tasks():
-        cap = min(task.max_steps or config.eval.max_steps, config.eval.max_steps)
-        tasks.append(dataclasses.replace(task, episodes=config.eval.episodes, max_steps=cap))
+        limit = task.max_steps if cap is None else min(task.max_steps or cap, cap)
+        tasks.append(dataclasses.replace(task, episodes=config.eval.episodes, max_steps=limit))
     return EvalConfig(
         suite=SuiteConfig(name=config.suite.name, tasks=tasks),
         agents=list(agent_names(config).values()),
@@ -419,6 +430,8 @@ def stage_settings(config: QuickstartConfig, stage: str) -> dict[str, Any]:
         "eval": config.eval,
     }
     settings = {**common, "stage": dataclasses.asdict(sections[stage])}
+    if sft_weights(config) and STAGES.index(stage) >= STAGES.index("sft"):
+        settings["sft_weights"] = sft_weights(config)
     upstream = STAGES[: STAGES.index(stage)]
     return {**settings, "upstream": {name: dataclasses.asdict(sections[name]) for name in upstream}}
 

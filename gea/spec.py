@@ -29,10 +29,15 @@ class ContinuousActions:
 
 @dataclass(frozen=True)
 class DiscreteActions:
-    """A finite set of actions, each named in words ("turn left")."""
+    """A finite set of actions, each named in words ("turn left").
+
+    ``summary`` describes a large set in a few words for prompts (e.g. the templates the names follow); empty,
+    prompts list every name. It is presentation only: two sets with the same names are equal.
+    """
 
     names: tuple[str, ...]
     kind: Literal["discrete"] = "discrete"
+    summary: str = field(default="", compare=False)
 
     @property
     def n(self) -> int:

@@ -14,7 +14,7 @@ import pytest
 from gea.cli import main
 from gea.config import load_job_config
 from gea.errors import ConfigError
-from gea.quickstart import QuickstartConfig, active_stages, eval_config, is_done, run_ppo_stage
+from gea.quickstart import QuickstartConfig, active_stages, eval_config, is_done, run_ppo_stage, sft_config
 
 TINY = [
     "tasks=[babyai:GoToLocal,metaworld:reach-v3]",
@@ -115,6 +115,18 @@ def test_changed_task_options_invalidate_collection(finished_run: Path) -> None:
         assert not is_done(changed, "collect"), change
 
 
+def test_task_sft_weights_reach_sft_and_invalidate_it_but_not_collection(finished_run: Path) -> None:
+    config = load_job_config("quickstart", QuickstartConfig, [f"out_dir={finished_run}", *TINY])
+    assert sft_config(config).data.embodiment_weights == ["metaworld:reach-v3=2"]  # the quick suite's own
+    assert is_done(config, "sft")
+    config.suite.tasks = [
+        dataclasses.replace(task, sft_weight=3.0) if task.env == "babyai:GoToLocal" else task
+        for task in config.suite.tasks
+    ]
+    assert sft_config(config).data.embodiment_weight_map() == {"babyai:GoToLocal": 3.0, "metaworld:reach-v3": 2.0}
+    assert is_done(config, "collect") and not is_done(config, "sft")
+
+
 def test_ppo_overrides_are_applied_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gea.train.ppo
 
@@ -172,7 +184,7 @@ def test_policies_record_the_observations_they_were_trained_with(finished_run: P
 
     sft = saved_trained_with(finished_run / "sft" / "policy")
     assert sft.options("babyai:GoToLocal") == {"image_size": [32, 32], "view": "agent"}  # the quick suite's view
-    assert sft.options("metaworld:reach-v3") == {"image_size": [32, 32]}
+    assert sft.options("metaworld:reach-v3") == {"image_size": [32, 32], "goal_size": 0.04}  # the suite's marker
     tuned = GEAPolicy.from_pretrained(finished_run / "ppo" / "policy")
     assert tuned.trained_with == sft  # PPO ran on GoToLocal with the same observations
     assert tuned.config.context == 1 and tuned.config.decoding == "sample"
@@ -182,7 +194,8 @@ def test_reuse_as_the_readme_shows_gives_the_quickstarts_numbers(
     finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`gea eval agents=[gea:OUT/sft/policy]` with the quickstart's episodes and step cap, but no image size and no
-    suite options: the policy supplies 32 px and GoToLocal's agent view, and acts sampled as it records."""
+    suite options: the policy supplies 32 px, GoToLocal's agent view and reach's goal marker, and acts sampled as it
+    records."""
     import gea.envs
 
     made: dict[str, dict[str, object]] = {}
@@ -214,7 +227,7 @@ def test_reuse_as_the_readme_shows_gives_the_quickstarts_numbers(
     assert episodes(reused, f"gea:{policy}") == episodes(quickstart, f"gea-sample:{policy}")
     assert len(episodes(reused, f"gea:{policy}")) == 2
     assert made["babyai:GoToLocal"] == {"max_episode_steps": 8, "image_size": [32, 32], "view": "agent"}
-    assert made["metaworld:reach-v3"] == {"max_episode_steps": 8, "image_size": [32, 32]}
+    assert made["metaworld:reach-v3"] == {"max_episode_steps": 8, "image_size": [32, 32], "goal_size": 0.04}
 
 
 def test_a_different_image_size_than_trained_is_warned_about(finished_run: Path, tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def describe_actions(spec: EmbodimentSpec) -> str:
     """The 'available actions' text of an embodiment."""
     action = spec.action
     if isinstance(action, DiscreteActions):
-        return ", ".join(action.names)
+        return action.summary or ", ".join(action.names)
     if isinstance(action, ContinuousActions):
         low, high = min(action.low), max(action.high)
         return f"{action.dim}-dimensional continuous control with values in [{low:g}, {high:g}]"

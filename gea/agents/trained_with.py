@@ -23,6 +23,7 @@ OBSERVATION_OPTIONS: tuple[str, ...] = (
     "use_backgrounds",
     "center_agent",
     "paint_vel_info",
+    "goal_size",
 )
 
 

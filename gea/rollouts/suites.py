@@ -13,7 +13,8 @@ class SuiteTask:
     """One entry of a suite; an ``optional`` task is skipped (with the reason) when its simulator is missing.
 
     ``episodes``/``max_steps``: evaluation episodes and their step limit; ``env_kwargs``: options for the env;
-    ``demos``: expert episodes ``gea quickstart`` collects for this task (default: its ``collect.episodes_per_task``).
+    ``demos``: expert episodes ``gea quickstart`` collects for this task (default: its ``collect.episodes_per_task``);
+    ``sft_weight``: how often ``gea quickstart``'s SFT samples this task's demonstrations relative to the others.
     """
 
     env: str = option(help="the env id")
@@ -23,6 +24,9 @@ class SuiteTask:
     optional: bool = option(False, "skip the task (with the reason) when its simulator is missing")
     env_kwargs: dict[str, Any] = option(factory=dict, help="options for the env")
     demos: int | None = option(None, "expert episodes gea quickstart collects for it", minimum=1)
+    sft_weight: float = option(
+        1.0, "its sampling weight in gea quickstart's SFT (GEA up-weights some x2-x3)", minimum=0
+    )
 
 
 @dataclass

@@ -7,6 +7,7 @@ import gea.envs
 from gea.agents.history import ObservationHistory
 from gea.agents.prompt import PromptBuilder, PromptRecord, header_text
 from gea.agents.text_tokenizer import build_text_tokenizer
+from gea.spec import DiscreteActions
 
 
 def test_header_names_agent_actions_simulator_camera_and_instruction() -> None:
@@ -16,6 +17,15 @@ def test_header_names_agent_actions_simulator_camera_and_instruction() -> None:
         assert part in text
     continuous = header_text(gea.envs.spec("metaworld:reach-v3"), "reach")
     assert "4-dimensional continuous control" in continuous
+
+
+def test_a_summarised_action_set_is_described_by_its_summary_not_every_name() -> None:
+    spec = gea.envs.spec("babyai-skills:PutNextLocal")
+    text = header_text(spec, "put the red ball next to the green key")
+    assert spec.action.summary in text
+    assert "pick up the yellow key" not in text  # 79 names would be listed without the summary
+    assert len(text) < 1000
+    assert DiscreteActions(("a", "b"), summary="two letters") == DiscreteActions(("a", "b"))
 
 
 def test_layout_interleaves_observations_and_actions() -> None:

@@ -156,6 +156,21 @@ def test_image_size_camera_and_time_limit_options() -> None:
 
 
 @needs_metaworld
+def test_goal_size_draws_the_goal_marker_visibly_at_low_resolution() -> None:
+    def red_pixels(goal_size: float | None) -> int:
+        env = gea.envs.make("metaworld:reach-v3", image_size=32, goal_size=goal_size)
+        image = env.reset(seed=1)[0]["image"].astype(int)
+        env.close()
+        return int(((image[..., 0] > 150) & (image[..., 1] < 60) & (image[..., 2] < 60)).sum())
+
+    assert red_pixels(0.04) >= red_pixels(None) + 2  # Meta-World's own 2 cm marker covers no pixel at 32 px
+    with pytest.raises(ValueError, match="no goal marker"):
+        gea.envs.make("metaworld:button-press-v3", goal_size=0.04)
+    with pytest.raises(ValueError, match="positive radius"):
+        gea.envs.make("metaworld:reach-v3", goal_size=0.0)
+
+
+@needs_metaworld
 def test_renders_exactly_once_per_step(reach_env: gym.Env[Any, Any]) -> None:
     env = reach_env
     env.reset(seed=0)

@@ -96,6 +96,12 @@ def _skill_catalogue() -> tuple[Skill, ...]:
 SKILLS: tuple[Skill, ...] = _skill_catalogue()
 SKILL_NAMES: tuple[str, ...] = tuple(skill.name for skill in SKILLS)
 SKILL_INDEX: dict[str, int] = {name: index for index, name in enumerate(SKILL_NAMES)}
+# The 79 skills in a few words for the prompt: listing every name would add about 600 tokens, each colour and
+# object many times over, which a small model has to look past to find the instruction's objects.
+SKILL_SUMMARY = (
+    "go to, pick up, open or put the held object next to the <colour> <object>, or drop the held object "
+    f"(colours: {', '.join(COLORS)}; objects: ball, box, key, door)"
+)
 
 DESCRIPTION = (
     "a planner commanding an agent in a 2-D grid world of rooms, doors, keys, balls and boxes through "
@@ -264,7 +270,7 @@ def _register(level: str, gym_id: str) -> None:
     embodiment = EmbodimentSpec(
         id=f"babyai-skills:{level}",
         domain="planning",
-        action=DiscreteActions(SKILL_NAMES),
+        action=DiscreteActions(SKILL_NAMES, summary=SKILL_SUMMARY),
         description=DESCRIPTION,
         simulator="MiniGrid (BabyAI) with a scripted low-level controller",
         camera="top-down view of the whole grid (view='agent': the agent's 7x7 egocentric view)",

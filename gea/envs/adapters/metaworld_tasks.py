@@ -149,7 +149,9 @@ class MetaWorldEnv(ImageObservationEnv):
 
     Observation: ``image`` from ``camera`` (upright), ``instruction``, and with ``proprio=True`` the
     39-d Meta-World state as ``proprio``. ``render_mode=None`` renders nothing (the image stays black): with
-    ``proprio=True`` that is the state-only setting. Action: 4 floats in [-1, 1] (end-effector xyz delta,
+    ``proprio=True`` that is the state-only setting. ``goal_size`` draws the goal marker of the 32 tasks that have one
+    (reach, push, pick-place, ...; a sphere without physics) with that radius in metres instead of
+    Meta-World's 2 cm, which covers no pixel at 32 px. Action: 4 floats in [-1, 1] (end-effector xyz delta,
     gripper effort). ``info["success"]`` is Meta-World's success flag.
 
     Privileged access for experts: ``state`` (the latest 39-d state, goal included) and ``sim``
@@ -164,6 +166,7 @@ class MetaWorldEnv(ImageObservationEnv):
         camera: str = DEFAULT_CAMERA,
         proprio: bool = False,
         render_mode: str | None = "rgb_array",
+        goal_size: float | None = None,
     ) -> None:
         if camera not in CAMERAS:
             raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
@@ -193,6 +196,13 @@ class MetaWorldEnv(ImageObservationEnv):
         model = self.sim.model
         model.vis.quality.shadowsize = 0
         model.vis.quality.offsamples = 0
+        if goal_size is not None:
+            if goal_size <= 0:
+                raise ValueError(f"goal_size must be a positive radius in metres, got {goal_size}")
+            goal = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "goal")
+            if goal < 0:
+                raise ValueError(f"{task} has no goal marker; goal_size applies to tasks with a 'goal' site")
+            model.site_size[goal] = goal_size
         self._renderer: Any = None
         if render_mode is not None:
             self._renderer = mujoco.Renderer(model, height, width)
@@ -249,7 +259,7 @@ def _factory(embodiment: EmbodimentSpec, task: str) -> Any:
     def build(**kwargs: Any) -> MetaWorldEnv:
         return MetaWorldEnv(embodiment, task, **kwargs)
 
-    build.__doc__ = f"Build the Meta-World task {task} (kwargs: image_size, camera, proprio, render_mode)."
+    build.__doc__ = f"Build the Meta-World task {task} (kwargs: image_size, camera, proprio, render_mode, goal_size)."
     return build
 
 
