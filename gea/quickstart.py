@@ -56,7 +56,7 @@ class TokenizerSection:
 class SFTSection:
     """SFT of the tiny policy on all collected domains at once."""
 
-    steps: int = option(4000, "optimizer steps", minimum=1)
+    steps: int = option(6000, "optimizer steps", minimum=1)
     batch_size: int = option(16, "windows per step", minimum=1)
     lr: float = option(1e-3, "peak learning rate", minimum=0)
     context: int = option(1, "observations in the prompt", minimum=1)

@@ -173,6 +173,28 @@ def test_sampled_gea_agent_repeats_with_its_seed(finished_run: Path) -> None:
     assert agent_actions(agent, seed=5, steps=6) == agent_actions(agent, seed=5, steps=6)
 
 
+def test_reseeding_gives_an_episode_the_same_sampled_actions_whatever_came_before(finished_run: Path) -> None:
+    """Common random numbers: evaluation reseeds a GEA agent per episode, so an episode's draws do not depend on
+    the episodes before it (or on how much randomness loading the policy used)."""
+    import gea.envs
+    from gea.rollouts.agents import load_gea_agent
+    from gea.rollouts.episodes import run_episode
+
+    agent = load_gea_agent(str(finished_run / "sft" / "policy"), greedy=False)
+    env = gea.envs.make("babyai:GoToLocal", image_size=32, view="agent", max_episode_steps=12)
+
+    def play(seed: int) -> list[int]:
+        actions: list[int] = []
+        agent.reseed(seed)
+        run_episode(env, agent, seed, "babyai:GoToLocal", on_step=lambda _o, action, *_: actions.append(int(action)))
+        return actions
+
+    first = [play(seed) for seed in range(3, 7)]
+    play(8)
+    assert [play(seed) for seed in range(3, 7)] == first and sum(map(len, first)) > 4
+    env.close()
+
+
 def test_unknown_agent_label_fails_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quickstart", f"out_dir={tmp_path / 'run'}", "eval.agents=[random,bogus]"]) == 1
     assert "sft+ppo" in capsys.readouterr().err

@@ -41,8 +41,8 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
     ``gea:<dir>`` acts with the GEA policy saved in ``<dir>`` (``save_pretrained``, e.g. ``gea sft``'s
     ``out_dir/policy``; the run's ``out_dir`` works too) the way it records (``decoding``: sampled actions, as in
     PPO rollouts, unless it was trained with ``policy.decoding=greedy``); ``gea-sample:<dir>`` and
-    ``gea-greedy:<dir>`` force sampled or argmax actions. Sampling draws from torch's generator seeded with ``seed``.
-    Model code shipped inside a GEA checkpoint runs only with ``trust_remote_code=True``.
+    ``gea-greedy:<dir>`` force sampled or argmax actions. Sampling draws from torch's generator seeded with ``seed``
+    (``GEAAgent.reseed`` reseeds it per episode). Model code shipped inside a GEA checkpoint runs only with ``trust_remote_code=True``.
     """
     if name == "random":
         return RandomAgent(seed)
@@ -93,6 +93,14 @@ class GEAAgent(EpisodeAdapter):
     def __init__(self, policy: GEAPolicy, greedy: bool) -> None:
         super().__init__(policy, greedy=greedy)
         self.trained_with = policy.trained_with
+
+    def reseed(self, seed: int) -> None:
+        """Draw the next episode's sampled actions from torch's generator seeded with ``seed``: two agents given
+        the same seed share their random draws, so policies that barely differ play nearly the same episode and
+        a comparison measures the policies rather than the dice (common random numbers)."""
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def load_gea_agent(directory: str, greedy: bool | None = None, trust_remote_code: bool = False) -> GEAAgent:

@@ -151,10 +151,11 @@ def run_task(run: TaskRun, out_dir: Path) -> TaskResult:
         folder = out_dir / "videos" / slug(run.agent)
         env = RecordEpisodes(env, folder, max_episodes=run.videos, name_prefix=slug(run.task.env))
     try:
-        episodes = [
-            run_episode(env, agent, seed + index, run.task.env, run.end_on_success)
-            for index in range(run.task.episodes)
-        ]
+        episodes = []
+        for index in range(run.task.episodes):
+            if isinstance(agent, GEAAgent):
+                agent.reseed(seed + index)
+            episodes.append(run_episode(env, agent, seed + index, run.task.env, run.end_on_success))
     finally:
         env.close()
     return TaskResult(run.agent, run.task.env, spec.domain, run.task.split, [_at_cap(e, spec) for e in episodes])
