@@ -42,7 +42,8 @@ def make_agent(name: str, env_id: str, seed: int, trust_remote_code: bool = Fals
     ``out_dir/policy``; the run's ``out_dir`` works too) the way it records (``decoding``: sampled actions, as in
     PPO rollouts, unless it was trained with ``policy.decoding=greedy``); ``gea-sample:<dir>`` and
     ``gea-greedy:<dir>`` force sampled or argmax actions. Sampling draws from torch's generator seeded with ``seed``
-    (``GEAAgent.reseed`` reseeds it per episode). Model code shipped inside a GEA checkpoint runs only with ``trust_remote_code=True``.
+    (``GEAAgent.reseed`` reseeds it per episode). Model code shipped inside a GEA checkpoint runs only with
+    ``trust_remote_code=True``.
     """
     if name == "random":
         return RandomAgent(seed)
