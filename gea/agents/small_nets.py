@@ -164,6 +164,11 @@ class SmallActorCriticNet(nn.Module):
         head = self.action_head(actor)
         return (head if self.action_bias is None else head + self.action_bias), value
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The critic's own parameters: its torso (when not shared with the actor) and its value head or PopArt."""
+        parts = (self.critic_body, self.value_head, self.popart)
+        return [parameter for part in parts if part is not None for parameter in part.parameters()]
+
     def log_prob_entropy(self, head: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``actions`` and entropy of the action distribution given the head's output."""
         if self.log_std is None:

@@ -160,3 +160,12 @@ def test_acting_with_merged_adapters_scores_what_evaluate_scores(steps: int) -> 
         torch.testing.assert_close(evaluated.log_prob, acted.log_prob, rtol=1e-4, atol=1e-4)
         if step == 0:
             _perturb_adapters(agent, seed=1)  # an update between rollouts: acting must see the new adapters
+
+
+def test_critic_parameters_are_the_value_head_alone() -> None:
+    agent = _agent()
+    critic = {id(parameter) for parameter in agent.critic_parameters()}
+    assert critic == {id(parameter) for parameter in agent.policy.value_head.parameters()}
+    trained = [name for name, parameter in agent.policy.named_parameters() if parameter.requires_grad]
+    assert any("lora_" in name for name in trained)  # the policy's own trainable weights are not the critic's
+    assert all(id(parameter) not in critic for name, parameter in agent.policy.named_parameters() if "lora_" in name)

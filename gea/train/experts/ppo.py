@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
 from gea.envs.registry import spec as env_spec
@@ -75,6 +76,10 @@ class FrameStackAgent:
 
     def after_update(self) -> None:
         """Nothing is cached."""
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The inner agent's critic parameters."""
+        return self.inner.critic_parameters()
 
     def reference_log_prob(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-prob under the starting net."""

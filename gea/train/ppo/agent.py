@@ -68,6 +68,9 @@ class PPOAgent(Protocol):
     def after_update(self) -> None:
         """Called after every optimizer step (drop caches computed with the old weights)."""
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The critic's own parameters (what a value-only warm-up update trains)."""
+
     def reference_log_prob(self, inputs: Any) -> torch.Tensor | None:
         """Log-prob of the stored actions under the policy as it was when training started (for KL logging); None
         when the policy still is that policy (the KL is then exactly 0)."""
@@ -181,6 +184,10 @@ class SmallNetAgent:
 
     def after_update(self) -> None:
         """Nothing is cached."""
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The net's critic torso (unless shared with the actor) and value head or PopArt."""
+        return self.net.critic_parameters()
 
     def reference_log_prob(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-prob under the frozen copy of the starting net."""

@@ -129,6 +129,10 @@ class MLLMAgent:
         self._stepped = True
         self.policy.invalidate_cache()
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The value head (its MLP and PopArt layer); the language model and vision tower are the policy's."""
+        return list(self.policy.value_head.parameters())
+
     def reference_log_prob(self, inputs: Sequence[tuple[Any, list[int]]]) -> torch.Tensor | None:
         """Log-prob of the stored actions under the start policy; None while the policy still is the start policy
         (LoRA adapters all zero, or no update yet): the KL to it is then exactly 0. The start policy's header states

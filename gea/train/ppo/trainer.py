@@ -268,7 +268,7 @@ def ppo_update(
     ``critic_only`` (the first ``value_warmup_updates``): only the value loss, and only the critic's parameters
     move, so a fresh critic learns the policy's returns before its advantages steer the policy."""
     targets, old_values = critic_targets(agent, buffer)
-    only = critic_parameters(agent) if critic_only else None
+    only = agent.critic_parameters() if critic_only else None
     old_log_probs, advantages = buffer.flat(buffer.log_probs), buffer.flat(buffer.advantages)
     size = len(targets)
     stats = UpdateStats()
@@ -413,20 +413,6 @@ def optimizer_step(
     optimizer.step()
     agent.after_update()
     return norm
-
-
-CRITIC_NAMES = ("value_head", "critic_body", "popart")
-"""Parameter-name parts of the critic in the project's agents (the GEA policy's value head and PopArt, the small
-nets' critic torso and value head)."""
-
-
-def critic_parameters(agent: PPOAgent) -> list[nn.Parameter]:
-    """The parameters of ``agent``'s critic (what a value-only warm-up update trains)."""
-    return [
-        parameter
-        for name, parameter in agent.module.named_parameters()
-        if parameter.requires_grad and any(part in name for part in CRITIC_NAMES)
-    ]
 
 
 @dataclass
