@@ -430,8 +430,9 @@ def stage_settings(config: QuickstartConfig, stage: str) -> dict[str, Any]:
         "eval": config.eval,
     }
     settings = {**common, "stage": dataclasses.asdict(sections[stage])}
-    if sft_weights(config) and STAGES.index(stage) >= STAGES.index("sft"):
-        settings["sft_weights"] = sft_weights(config)
+    weights = sft_weights(config)
+    if weights and STAGES.index(stage) >= STAGES.index("sft"):
+        settings["sft_weights"] = weights
     upstream = STAGES[: STAGES.index(stage)]
     return {**settings, "upstream": {name: dataclasses.asdict(sections[name]) for name in upstream}}
 
