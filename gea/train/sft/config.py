@@ -26,6 +26,9 @@ class DataConfig:
         factory=list, help='ENV_ID=WEIGHT entries (default weight 1), e.g. ["babyai:GoTo=3"]'
     )
     block_row_groups: int = option(2, "row groups read as one block per stream (shuffle granularity)", minimum=1)
+    prefetch: bool = option(
+        True, "prepare the next step's batches (and frozen-tower image features) in a background thread"
+    )
 
     def weighted_paths(self) -> dict[str, float]:
         """``{path: weight}`` for the reader."""
