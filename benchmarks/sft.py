@@ -6,10 +6,9 @@ the same episode datasets (BabyAI bot + Meta-World scripted by default), c = 3, 
 with warmup, clipping at 1.0, batch ``--batch`` windows per step, one process, ``--threads`` torch threads. Three
 sides:
 
-- ``gea``: ``SFTTrainer.train()``, the loop ``gea sft`` runs: ``SFTModel`` (each distinct prompt header once per
-  batch, logits only where a label is; summed cross-entropy on the action tokens, divided by their count), and the
-  next step's batches (reading, decoding, collation, frozen-tower image features) prepared in one background thread
-  while a step computes (``data.prefetch``, on by default).
+- ``gea``: ``SFTTrainer.train()``, the loop ``gea sft`` runs with its defaults: ``SFTModel`` (each distinct prompt
+  header once per batch, logits only where a label is; summed cross-entropy on the action tokens, divided by their
+  count).
 - ``hf``: ``transformers.Trainer`` driving the same ``SFTModel`` forward (the model returns ``{"loss": ...}``): the
   two training loops around one forward.
 - ``hf-generic``: ``transformers.Trainer`` on the policy's model class called the generic way: every row's full
@@ -327,8 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.warmup} warmup steps, {args.repeats} repeats; sides alternate (gea, hf, hf-generic, then reversed).",
         "",
         "gea: `SFTTrainer(SFTConfig(..., log_every=10, save_every=0), ...).train()` (its loop, progress bar and "
-        "TensorBoard as `gea sft` runs them; `data.prefetch=true`, its default, prepares the next step's batches in "
-        "one background thread). Peer: `Trainer(model, TrainingArguments(per_device_train_batch_size="
+        "TensorBoard as `gea sft` runs them). Peer: `Trainer(model, TrainingArguments(per_device_train_batch_size="
         f"{args.batch}, max_steps=..., learning_rate=1e-4, warmup_steps=0.1, lr_scheduler_type='cosine', "
         "max_grad_norm=1.0, logging_steps=10, report_to=['tensorboard'], save_strategy='no', use_cpu=True, "
         "remove_unused_columns=False), train_dataset=<the same WindowDataset>, data_collator=<the same "

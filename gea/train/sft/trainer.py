@@ -240,7 +240,7 @@ class SFTTrainer:
         metrics: dict[str, float] = {}
         bar = tqdm(total=last, initial=self.step, desc="sft", unit="step", disable=not (main and config.progress))
         window_start, window_samples = time.perf_counter(), 0
-        if config.data.prefetch:  # the next step's batches are prepared while this one computes
+        if config.data.prefetch:  # the next step's batches are prepared while this one computes (opt-in)
             self._prefetcher = Prefetcher(self.prepared_batches, self.reader.state_dict)
         try:
             while self.step < last:
