@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from pathlib import Path
@@ -97,3 +98,5 @@ def test_feature_cache_stays_consistent_under_two_threads() -> None:
         thread.join()
     assert not errors
     assert cache.bytes == len(cache) * 4 * 4 * 4 <= cache.max_bytes
+    copied = copy.deepcopy(cache)  # policies holding a cache are deep-copied (PPO's start policy)
+    assert len(copied) == len(cache) and copied.get([next(iter(cache._entries))])[0] is not None

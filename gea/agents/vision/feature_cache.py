@@ -38,6 +38,14 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Everything but the lock (a copied policy, e.g. PPO's start policy, gets a lock of its own)."""
+        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def clear(self) -> None:
         """Forget every entry (call when the tower's weights change)."""
         with self._lock:
