@@ -240,8 +240,7 @@ class GEAPolicy(nn.Module):
             embeds = self._embed_prompts(window, torch.cat(per_row))
             attention = torch.cat([header_mask, window.attention_mask], dim=1)
             positions = header_lengths[:, None] + window.position_ids
-            hidden, cache = self.backbone.decode_hidden(embeds, attention, positions, cache)
-            last = hidden[:, -1]
+            last = self.backbone.decode_last(embeds, attention, positions, cache)
             visual_mean = torch.stack([features.mean(0) for features in per_row]).to(last.dtype)
             tasks = torch.tensor([record.task for record in records], device=self.device)
             normalized = self.value_head(last, visual_mean, tasks)
@@ -288,8 +287,7 @@ class GEAPolicy(nn.Module):
                 break
             attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
             position = position + 1
-            out, cache = self.backbone.decode_hidden(self.backbone.embed(chosen[:, None]), attention, position, cache)
-            hidden = out[:, -1]
+            hidden = self.backbone.decode_last(self.backbone.embed(chosen[:, None]), attention, position, cache)
         return emitted, log_prob
 
     def _forced_endings(
