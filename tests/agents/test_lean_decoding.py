@@ -8,8 +8,10 @@ import pytest
 import torch
 from transformers import DynamicCache
 
+import gea.envs
 from gea.agents import GEAPolicy, PolicyConfig
 from gea.agents.backbone import Backbone
+from gea.agents.constraints import masked_log_probs
 from gea.agents.header_cache import splice_states
 from gea.agents.loading import TINY_MODELS
 from gea.agents.prompt import PromptRecord
@@ -127,3 +129,17 @@ def test_fitted_rvq_multi_token_codes_match_the_whole_decoder(monkeypatch: pytes
         assert len(lean.token_ids[0]) == 2  # two residual codes per Meta-World action
         torch.testing.assert_close(lean.log_prob, whole.log_prob, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(lean.value, whole.value, rtol=1e-5, atol=1e-5)
+
+
+def test_complete_actions_allow_only_the_pad_id(policy: GEAPolicy) -> None:
+    """A complete row may emit the pad id alone, so it decodes with log-prob exactly 0 next to unfinished rows."""
+    spec_rule = policy.codec.allowed_next_fn(gea.envs.spec("cartpole"))
+    complete: list[int] = []
+    while spec_rule(complete).size:  # the first valid id until the action is complete
+        complete.append(int(spec_rule(complete)[0]))
+    pad = policy.prompts.pad_id
+    mask = policy.masks.masks(["cartpole"] * 2, [spec_rule] * 2, [[], complete], policy.device, complete_id=pad)
+    assert mask[1].nonzero().flatten().tolist() == [pad] and bool(mask[0].any()) and not bool(mask[0, pad])
+    assert not policy.masks.masks(["cartpole"], [spec_rule], [complete], policy.device).any()
+    log_probs = masked_log_probs(torch.randn(2, mask.shape[1]), mask)
+    assert log_probs[1, pad].item() == 0.0
