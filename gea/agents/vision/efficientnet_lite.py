@@ -81,13 +81,16 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block to a (N, C, H, W) map; without autograd (and with the batch norm in inference mode) as one
-        convolution with the batch norm folded into its weight and bias."""
+        convolution with the batch norm folded into its weight and bias, a 1x1 one as a linear map over channels
+        (the same product, without the convolution's layout conversions of channels-last maps)."""
         if self.stride != 1:
             x = F.pad(x, same_padding(x.shape[-2:], self.kernel, self.stride))
         if torch.is_grad_enabled() or self.bn.training:
             return self.act(self.bn(self.conv(x)))
         weight, bias = self._folded_weights()
         conv = self.conv
+        if self.kernel == 1 and self.stride == 1 and conv.groups == 1:
+            return self.act(F.linear(x.permute(0, 2, 3, 1), weight[:, :, 0, 0], bias).permute(0, 3, 1, 2))
         return self.act(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups))
 
     def _folded_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
