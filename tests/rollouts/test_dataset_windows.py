@@ -124,10 +124,13 @@ def _assert_same(found: Any, expected: Any, where: str) -> None:
 
 
 @pytest.mark.parametrize("context", [1, 3, 6])
-@pytest.mark.parametrize("decode_threads", [1, 3])
-def test_windows_equal_the_ones_built_from_the_rows(dataset: Path, context: int, decode_threads: int) -> None:
+@pytest.mark.parametrize(("decode_threads", "prefetch"), [(1, False), (3, True)])
+def test_windows_equal_the_ones_built_from_the_rows(
+    dataset: Path, context: int, decode_threads: int, prefetch: bool
+) -> None:
     expected = _reference(dataset, context, decode=True)
-    found = list(WindowDataset(dataset, context=context, loop=False, seed=1, decode_threads=decode_threads))
+    reader = WindowDataset(dataset, context, loop=False, seed=1, decode_threads=decode_threads, prefetch=prefetch)
+    found = list(reader)
     assert len(found) == len(expected) == len(SPECS) * sum(LENGTHS)
     for window in found:
         key = (window["episode_index"], window["step"])

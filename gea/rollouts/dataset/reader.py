@@ -2,9 +2,10 @@
 
 Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
 group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
-at a time, decodes their images once, and yields that block's windows in a seeded random order (a
-bounded shuffle); while a block's windows are yielded, a background thread reads and decodes the next block (at
-most two blocks in memory). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
+at a time, decodes each of their frames once, and yields that block's windows in a seeded random order (a
+bounded shuffle). Compressed images are decoded on ``decode_threads``; with ``prefetch=True`` a background thread
+also reads the next block while this one's windows are cut (at most two blocks in memory).
+``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
@@ -69,12 +70,14 @@ class _Stream:
         block_row_groups: int,
         decode_images: bool,
         decode_threads: int,
+        prefetch: bool,
         loop: bool,
     ) -> None:
         self.key, self.embodiment, self.action_kind = key, embodiment, action_kind
         self.units, self.seed, self.block_row_groups = units, seed, block_row_groups
         self.rank, self.world = shard
-        self.context, self.decode_images, self.decode_threads, self.loop = context, decode_images, decode_threads, loop
+        self.context, self.decode_images, self.decode_threads = context, decode_images, decode_threads
+        self.prefetch, self.loop = prefetch, loop
         self.position = [0, 0, 0]  # epoch, block, offset within block
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
@@ -107,7 +110,9 @@ class _Stream:
             path = self.units.path(unit)
             if path not in shards:  # a block's row groups mostly share a shard: open it once
                 shards[path] = open_shard(path, self.units.root)
-            table = read_row_group(shards[path], path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
+            group = int(self.units.row_group[unit])
+            # In this thread: one column (the images) dominates, so Arrow's pool would mostly add handoffs.
+            table = read_row_group(shards[path], path, self.units.root, group, WINDOW_COLUMNS, use_threads=False)
             mine = pc.equal(table["embodiment"], self.embodiment)
             whole = mine.null_count == 0 and pc.all(mine).as_py()  # the common case: no copy of the row group
             tables.append(table if whole else table.filter(mine))
@@ -118,14 +123,15 @@ class _Stream:
         return loaded, rows[rows % self.world == self.rank] if split_windows else rows
 
     def _load(self, epoch: int, block: int) -> bool:
-        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block) and start reading the
-        next one on a background thread: Parquet decoding and image decoding release the GIL, so the next block
-        is read while this one's windows are cut."""
+        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block); with ``prefetch``,
+        start reading the next one on a background thread (file reads and image decoding release the GIL)."""
         ahead, self._ahead = self._ahead, None
         result = ahead[1].result() if ahead is not None and ahead[0] == (epoch, block) else self._read(epoch, block)
         if result is None:
             return False
         (self._block, self._order), self._loaded = result, (epoch, block)
+        if not self.prefetch:
+            return True
         if self._prefetcher is None:
             self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gea-window-reader")
         self._ahead = ((epoch, block + 1), self._prefetcher.submit(self._read, epoch, block + 1))
@@ -218,6 +224,12 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     of ``seed``; ``state_dict``/``load_state_dict`` resume exactly where iteration stopped (in-process
     iteration; with DataLoader workers, each worker restarts from the saved state of the main copy).
     ``loop=False`` makes one pass; otherwise streams repeat with a new order each epoch.
+
+    Speed: each frame is decoded (or, for ``image_format=raw``, copied) once per block, however many windows show
+    it. ``decode_threads`` decode a block's PNG/JPEG/WebP frames in parallel (default: 2, or 1 inside each of
+    several DataLoader workers); raw frames need no decoding. ``prefetch=True`` reads the next block on a
+    background thread while the current one is served: worth it when reads wait on slow storage; on busy CPUs the
+    two threads contend for the GIL and a pass gets slower, so it is off by default.
     """
 
     def __init__(
@@ -232,6 +244,7 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         decode_images: bool = True,
         loop: bool = True,
         decode_threads: int | None = None,
+        prefetch: bool = False,
     ) -> None:
         if context < 1:
             raise ConfigError(f"context must be >= 1, got {context}")
@@ -239,6 +252,7 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
             raise ConfigError(f"decode_threads must be >= 1 (or None for the default), got {decode_threads}")
         self.context, self.seed, self.loop = context, seed, loop
         self.block_row_groups, self.decode_images, self.decode_threads = block_row_groups, decode_images, decode_threads
+        self.prefetch = prefetch
         self.rank, self.world_size = _default_shard(rank, world_size)
         self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
@@ -290,6 +304,7 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
                 self.block_row_groups,
                 self.decode_images,
                 self._decode_threads(workers),
+                self.prefetch,
                 self.loop,
             )
             for i, (key, embodiment, kind, units, _) in enumerate(self._sources)
