@@ -44,7 +44,7 @@ def test_data_collection_and_window_loading(tmp_path: Path) -> None:
     loading = record["loading"]
     assert loading["same_windows"]
     counts = {side: set(windows) for side, windows in loading["windows"].items()}
-    assert set(counts) == {"gea-png", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
+    assert set(counts) == {"gea-png", "gea-png-1", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
     assert len({count for windows in counts.values() for count in windows}) == 1  # every side, every repeat
     assert "load average" in out.read_text()
 
