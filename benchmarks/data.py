@@ -12,6 +12,8 @@ Run: .venv/bin/python benchmarks/data.py [--quick] [--out benchmarks/results/dat
    batch, every window of a batch yielded in shuffled order), and ``iterate_episodes()`` into memory followed by
    every window in a global shuffled order. All readers run in turns within each repeat and yield the same windows.
 3. Memory: peak RSS of a full reader pass over a dataset and over one 10x larger, each in a fresh subprocess.
+4. Storage (``--sections storage``, not run by default): disk size per step of the same episodes of a few envs in
+   each image format, and gea's window loading rate on PNG and raw frames.
 
 Next to the Markdown report, ``data.json`` records every run and the work of each side (env steps, windows).
 """
@@ -50,6 +52,8 @@ CONTEXT = 3
 MINARI_BATCH = 8
 """Episodes per ``DataLoader`` batch on the Minari loader side (the windows of a batch are shuffled together;
 gea's reader shuffles the windows of 2 row groups of ~500 steps, about 6 BossLevel episodes)."""
+STORAGE_ENVS = ("babyai:BossLevel", "metaworld:reach-v3", "procgen:coinrun")
+"""Envs whose 64 px frames the storage section writes in each image format: flat 2D, rendered 3D, a 2D game."""
 COLLECTION = {
     "babyai": ("BabyAI bot (BossLevel, GoToObjMaze)", ["babyai:BossLevel", "babyai:GoToObjMaze"]),
     "metaworld": ("Meta-World scripted (reach, drawer-open)", ["metaworld:reach-v3", "metaworld:drawer-open-v3"]),
@@ -289,6 +293,52 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
     return lines
 
 
+def storage_section(root: Path, env_ids: list[str], episodes: int, repeats: int, record: dict[str, Any]) -> list[str]:
+    """Disk size of the same 64 px episodes stored as PNG, JPEG and raw frames, and gea's window loading rate on
+    each (one pass per run, formats in turns), per env."""
+    lines = [
+        "",
+        "## Image storage formats: disk size and gea's loading rate (64 px frames)",
+        "",
+        f"The same {episodes} expert episodes per env written in each format (Parquet, Snappy, row groups of ~500",
+        f"steps); windows/s: one `WindowDataset` pass (context {CONTEXT}), median (min-max) of {repeats} runs, formats",
+        "in turns. PNG compresses each frame alone; Snappy also finds the repeats between the consecutive raw frames",
+        "of a row group (it looks back 64 KiB, about five 64 px frames).",
+        "",
+        "| env | steps | PNG KiB/step | JPEG KiB/step | raw KiB/step | raw / PNG | PNG windows/s | raw windows/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    formats = ("png", "jpeg", "raw")
+    for env_id in env_ids:
+        collected = collect_episodes(env_id, episodes)
+        steps = sum(episode.length for episode in collected)
+        folder = root / "storage" / env_id.replace(":", "_")
+        datasets = {fmt: write_dataset(folder / fmt, collected, fmt) for fmt in formats}
+        kib = {
+            fmt: sum(f.stat().st_size for f in (path / "data").rglob("*.parquet")) / 1024 / steps
+            for fmt, path in datasets.items()
+        }
+        rates: dict[str, list[float]] = {"png": [], "raw": []}
+        windows: dict[str, list[int]] = {"png": [], "raw": []}
+        for repeat in range(repeats):
+            for fmt in side_order(list(rates), repeat):
+                elapsed, keys = timed_pass(lambda path=datasets[fmt], repeat=repeat: gea_windows(path, repeat))
+                rates[fmt].append(len(keys) / elapsed)
+                windows[fmt].append(len(keys))
+        record.setdefault("storage", {})[env_id] = {
+            "steps": steps,
+            "kib_per_step": kib,
+            "windows": windows,
+            "windows_per_s": rates,
+        }
+        lines.append(
+            f"| {env_id} | {steps:,} | {kib['png']:.2f} | {kib['jpeg']:.2f} | {kib['raw']:.2f} "
+            f"| {kib['raw'] / kib['png']:.2f} | {median_spread(rates['png'])} | {median_spread(rates['raw'])} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
 MEMORY_PROBE = """
 import resource, sys, tracemalloc
 from gea.rollouts.dataset import WindowDataset
@@ -340,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=0, help="repeats per comparison (default 5, --quick 2)")
     parser.add_argument("--collect-episodes", type=int, default=0, help="episodes per env and run in collection")
     parser.add_argument("--episodes", type=int, default=0, help="BossLevel episodes to load (default 40)")
+    parser.add_argument("--storage-envs", default=",".join(STORAGE_ENVS), help="envs of the storage section")
+    parser.add_argument("--storage-episodes", type=int, default=0, help="episodes per env in storage (default 10)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/data.md"))
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
@@ -368,6 +420,10 @@ def main(argv: list[str] | None = None) -> None:
             lines += loading_section(root, collected, repeats, record)
         if "memory" in sections:
             lines += memory_section(root, collected, record)
+        if "storage" in sections:
+            storage_envs = list(filter(None, args.storage_envs.split(",")))
+            storage_episodes = args.storage_episodes or (2 if args.quick else 10)
+            lines += storage_section(root, storage_envs, storage_episodes, repeats, record)
     record["load_average_end"] = load_average()
     lines += ["", f"Load average at the end: {record['load_average_end']}", ""]
     sidecar = write_results(args.out, "\n".join(lines), record)
