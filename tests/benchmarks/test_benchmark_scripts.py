@@ -47,6 +47,7 @@ def test_data_collection_and_window_loading(tmp_path: Path) -> None:
     counts = {side: set(windows) for side, windows in loading["windows"].items()}
     assert set(counts) == {"gea-png", "gea-png-1", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
     assert len({count for windows in counts.values() for count in windows}) == 1  # every side, every repeat
+    assert all(len(loading["cpu_seconds"][side]) == 2 for side in counts)
     assert "load average" in out.read_text()
     (storage,) = record["storage"].values()
     assert set(storage["kib_per_step"]) == {"png", "jpeg", "raw"} and min(storage["kib_per_step"].values()) > 0
