@@ -1,8 +1,8 @@
 """Encode observation images to bytes for the ``image`` column, and decode them back.
 
 Formats: ``png`` (lossless, the default), ``jpeg`` and ``webp`` (lossy, smaller), and ``raw``: the uint8 array
-in NumPy's ``.npy`` format (lossless, about 12 KiB per 64 px frame, no codec): a block of same-shaped raw frames
-is decoded by one array view, with no per-frame decoding.
+in NumPy's ``.npy`` format (lossless, about 12 KiB per 64 px frame, no codec): a column of same-shaped raw frames
+is read as one array view of its buffer, with no per-frame decoding.
 """
 
 from __future__ import annotations
@@ -52,19 +52,6 @@ def decode_image(data: bytes) -> np.ndarray:
         return np.asarray(picture if picture.mode == "RGB" else picture.convert("RGB"), dtype=np.uint8)
 
 
-def decode_images(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Decode a column of encoded images (no nulls) into an N x H x W x 3 uint8 array.
-
-    Raw frames of one shape are read straight from the column's buffer (a read-only view, no copy); other
-    formats are decoded frame by frame.
-    """
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    raw = _raw_frames(array)
-    if raw is not None:
-        return raw
-    return np.stack([decode_image(data) for data in array.to_pylist()])
-
-
 def decode_images_into(
     column: pa.Array | pa.ChunkedArray,
     out: np.ndarray,
@@ -112,7 +99,10 @@ def _decode_into(encoded: Sequence[bytes], out: np.ndarray, targets: np.ndarray)
 
 def _check_frame_shape(shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
     if tuple(shape) != tuple(expected):
-        raise ValueError(f"frames of one episode block must share a shape: found {tuple(shape)} and {expected}")
+        raise ValueError(
+            f"frames of one embodiment must share a shape to be cut into windows: found {tuple(shape)} and "
+            f"{tuple(expected)} (read with decode_images=False to get each frame's bytes)"
+        )
 
 
 def _raw_frames(array: pa.Array) -> np.ndarray | None:
