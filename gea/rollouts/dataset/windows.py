@@ -56,13 +56,13 @@ class Block:
         self._rows = len(self.step) + (context - 1) * (int(episodes[-1]) if len(episodes) else 0)
         self.mask = self._padded(np.ones(len(self.step), bool), False)
         encoded = table["image"]
-        self.has_images = len(encoded) > 0 and encoded[0].is_valid
+        has_images = len(encoded) > 0 and encoded[0].is_valid
         self.images: np.ndarray | None = None
-        if self.has_images and decode_images:
+        if has_images and decode_images:
             shape = decode_image(encoded[0].as_py()).shape  # every frame of the block must have it
             self.images = np.zeros((self._rows, *shape), np.uint8)
             decode_images_into(encoded, self.images, self.end, threads, parts)
-        elif self.has_images:
+        elif has_images:
             self.images = self._padded(_objects(encoded.to_pylist()), None)
         proprio = table["proprio"]
         self.proprio = None
