@@ -229,7 +229,7 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     it. ``decode_threads`` decode a block's PNG/JPEG/WebP frames in parallel (default: 2, or 1 inside each of
     several DataLoader workers); raw frames need no decoding. ``prefetch=True`` reads the next block on a
     background thread while the current one is served: worth it when reads wait on slow storage; on busy CPUs the
-    two threads contend for the GIL and a pass gets slower, so it is off by default.
+    two threads contend for the GIL (a pass got slower in our runs on 2 shared cores), so it is off by default.
     """
 
     def __init__(
