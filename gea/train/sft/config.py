@@ -26,6 +26,7 @@ class DataConfig:
         factory=list, help='ENV_ID=WEIGHT entries (default weight 1), e.g. ["babyai:GoTo=3"]'
     )
     block_row_groups: int = option(2, "row groups read as one block per stream (shuffle granularity)", minimum=1)
+    prefetch: bool = option(True, "read each stream's next block on a background thread while training on this one")
 
     def weighted_paths(self) -> dict[str, float]:
         """``{path: weight}`` for the reader."""

@@ -104,6 +104,7 @@ class SFTTrainer:
             rank=context.rank,
             world_size=context.world_size,
             block_row_groups=config.data.block_row_groups,
+            prefetch=config.data.prefetch,  # the next block is read while the model computes (torch frees the GIL)
         )
         self.collator = SFTCollator(self.policy.prompts, self.policy.codec)
         self.accuracy = TokenAccuracy(self.embodiments)
