@@ -7,8 +7,9 @@ writes with stock transformers: keep each env's last c visual features (only the
 step), build the prompt embeddings, call ``model.generate(inputs_embeds=...,
 logits_processor=[ConstraintLogitsProcessor])`` with ``output_scores``/``output_hidden_states``, and take the
 log-probs from ``model.compute_transition_scores``. ``act`` adds KV reuse of the prompt header (description,
-actions, instruction), a prebuilt SDPA mask and a lean KV-cache decode loop. The two are checked to emit
-identical tokens.
+actions, instruction), runs the decoder layers itself with a prebuilt SDPA mask and takes only the last position
+through the last layer (``Backbone.decode_last``: the other positions need only their keys and values there), and
+appends forced final tokens without a model call. The two are checked to emit identical tokens.
 
 Throughput: ``--repeats`` fresh processes, each running both sides on one model step by step in
 alternating order, so both see the same (shared, noisy) machine load; medians are reported. Peak memory:
@@ -248,7 +249,9 @@ def write_report(
             "max_new_tokens=..., do_sample=False, output_scores=True, output_hidden_states=True, "
             "return_dict_in_generate=True)`; log-probs with `model.compute_transition_scores(sequences, scores, "
             "normalize_logits=True)`; value from the prompt's last hidden state. `act` adds KV reuse of the prompt "
-            "header, a prebuilt SDPA mask and a lean KV-cache decode loop.",
+            "header, runs the decoder layers itself with a prebuilt SDPA mask, takes only the last position through "
+            "the last layer (`Backbone.decode_last`) and appends forced final tokens without a model call. Both "
+            "sides share the vision tower (`backbone.image_features`).",
             "",
             f"Throughput: {args.repeats} repeats, each a fresh process running both sides on the same model, "
             "step by step in alternating order (both see the same machine load), each with its own cache of "

@@ -1,18 +1,30 @@
 """SFT training speed: samples/s of the ``gea sft`` loop vs the Hugging Face ``Trainer`` on the same model, data, batch.
 
-Both sides train the tiny default GEA policy (LLaVA-OneVision class) from the same initial weights on windows from
+All sides train the tiny default GEA policy (LLaVA-OneVision class) from the same initial weights on windows from
 the same episode datasets (BabyAI bot + Meta-World scripted by default), c = 3, with the same collation
-(``SFTCollator``: the acting prompt + target action tokens, labels on action tokens only), the same forward
-(``SFTModel``: summed cross-entropy on the action tokens, divided by their count), AdamW, cosine schedule with
-warmup, clipping at 1.0, batch ``--batch`` windows per step, one process, ``--threads`` torch threads. The HF side
-gets the windows through a ``torch.utils.data.IterableDataset`` over the same ``WindowDataset`` and the collator as
-its ``data_collator``; its model returns ``{"loss": ...}``. The gea side runs ``SFTTrainer.train()``, the loop
-``gea sft`` runs. Both log every 10 steps to TensorBoard and show their progress bars (each library's defaults), and
-save no checkpoint in the timed steps. Timing covers ``--steps`` optimizer steps after ``--warmup`` steps, by wall
-clock between step ends taken inside each loop (a wrapper around ``SFTTrainer.update``; a ``TrainerCallback`` on the
-HF side). Sides alternate (gea, HF, HF, gea, ...) ``--repeats`` times; medians and spreads of the per-repeat ratios
-are reported in ``benchmarks/results/sft.md`` (and ``sft.json``, with the samples and action tokens of every timed
-step of both sides).
+(``SFTCollator``: the acting prompt + target action tokens, labels on action tokens only), AdamW, cosine schedule
+with warmup, clipping at 1.0, batch ``--batch`` windows per step, one process, ``--threads`` torch threads. Three
+sides:
+
+- ``gea``: ``SFTTrainer.train()``, the loop ``gea sft`` runs with its defaults: ``SFTModel`` (each distinct prompt
+  header once per batch, logits only where a label is; summed cross-entropy on the action tokens, divided by their
+  count).
+- ``hf``: ``transformers.Trainer`` driving the same ``SFTModel`` forward (the model returns ``{"loss": ...}``): the
+  two training loops around one forward.
+- ``hf-generic``: ``transformers.Trainer`` on the policy's model class called the generic way: every row's full
+  prompt (header + window) through ``LlavaOnevisionForConditionalGeneration.forward(inputs_embeds=...,
+  attention_mask=..., position_ids=..., labels=...)``, which computes logits at every position and HF's own loss on
+  the same labelled action tokens. The input embeddings (token embeddings + the same projected image features, the
+  frozen tower's feature cache included) are built with the policy's backbone, as its prompt layout requires.
+
+The HF sides get the windows through a ``torch.utils.data.IterableDataset`` over the same ``WindowDataset`` and the
+collator as ``data_collator``. All log every 10 steps to TensorBoard and show their progress bars (each library's
+defaults), and save no checkpoint in the timed steps. Timing covers ``--steps`` optimizer steps after ``--warmup``
+steps, between step ends taken inside each loop (a wrapper around ``SFTTrainer.update``; a ``TrainerCallback`` on
+the HF sides), by wall clock and by this process's CPU time (all its threads). Sides alternate (gea, hf,
+hf-generic, then reversed) ``--repeats`` times; medians and spreads of the per-repeat ratios are reported in
+``benchmarks/results/sft.md`` (and ``sft.json``, with the samples and action tokens of every timed step of every
+side).
 
     python benchmarks/sft.py                                  # collects small datasets into a temporary folder
     python benchmarks/sft.py --data /data/babyai /data/mw --batch 16 --steps 30 --repeats 3
@@ -21,6 +33,7 @@ step of both sides).
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import sys
 import tempfile
@@ -37,7 +50,7 @@ from torch import nn
 from gea.rollouts.collect import CollectConfig, collect
 from gea.rollouts.dataset import WindowDataset
 from gea.train.distributed import DistributedContext
-from gea.train.sft.batching import SFTCollator
+from gea.train.sft.batching import IGNORE, SFTCollator, join_headers
 from gea.train.sft.config import DataConfig, OptimConfig, SFTConfig
 from gea.train.sft.trainer import SFTTrainer
 
@@ -75,31 +88,51 @@ def make_trainer(paths: list[str], batch: int, total_steps: int, out: Path) -> S
 
 @dataclass
 class Run:
-    """Samples/s over the timed steps, and the samples and action tokens each timed step trained on."""
+    """Samples per wall-clock second and per CPU second over the timed steps, and the samples and action tokens
+    each timed step trained on."""
 
     samples_per_s: float
+    samples_per_cpu_s: float
     samples: list[int]
     tokens: list[int]
+
+
+class StepEnds:
+    """Wall-clock and CPU times at the end of every optimizer step."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def mark(self) -> None:
+        """Record the end of a step."""
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+    def rates(self, samples: int, warmup: int, steps: int) -> tuple[float, float]:
+        """Samples per wall-clock and per CPU second from the end of step ``warmup`` to the end of the last step."""
+        last = warmup + steps - 1
+        return samples / (self.wall[last] - self.wall[warmup - 1]), samples / (self.cpu[last] - self.cpu[warmup - 1])
 
 
 def time_gea(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> Run:
     """``SFTTrainer.train()`` (the loop ``gea sft`` runs), clocked at the end of every optimizer step."""
     trainer = make_trainer(paths, batch, warmup + steps, out)
     update = trainer.update
-    ends: list[float] = []
+    ends = StepEnds()
     samples: list[int] = []
     tokens: list[int] = []
 
     def clocked_update(batches: list[Any]) -> float:
         norm = update(batches)
-        ends.append(time.perf_counter())
+        ends.mark()
         samples.append(sum(len(part.embodiments) for part in batches))
         tokens.append(sum(part.num_action_tokens for part in batches))
         return norm
 
     trainer.update = clocked_update  # type: ignore[method-assign]
     trainer.train()
-    return Run(steps * batch / (ends[warmup + steps - 1] - ends[warmup - 1]), samples[warmup:], tokens[warmup:])
+    return Run(*ends.rates(steps * batch, warmup, steps), samples[warmup:], tokens[warmup:])
 
 
 class _Windows(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -141,8 +174,47 @@ class _LossModel(nn.Module):
         return {"loss": loss_sum / max(1, correct.numel())}
 
 
-def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) -> Run:
-    """``transformers.Trainer`` on the same model, windows, collation and batch, clocked by ``on_step_end``."""
+class _GenericLossModel(nn.Module):
+    """The policy's model class called the generic way on full rows (header + window), with ``labels``: logits at
+    every position and the model's own loss (mean cross-entropy over the labelled tokens)."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.samples: list[int] = []
+        self.tokens: list[int] = []
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        image_mask: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        images: torch.Tensor,
+        image_valid: torch.Tensor,
+        header_ids: torch.Tensor,
+        header_lengths: torch.Tensor,
+        header_index: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        backbone = self.backbone
+        ids, image_mask, attention_mask, labels = join_headers(
+            header_ids, header_lengths, header_index, ids, image_mask, attention_mask, labels
+        )
+        embeds = backbone.embed(ids)
+        features = backbone.image_features(images[image_valid]).reshape(-1, embeds.shape[-1])
+        embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), features.to(embeds.dtype))
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # left padding
+        output = backbone.model(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=positions, labels=labels
+        )
+        self.samples.append(len(ids))
+        self.tokens.append(int((labels[:, 1:] != IGNORE).sum()))
+        return {"loss": output.loss}
+
+
+def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path, generic: bool = False) -> Run:
+    """``transformers.Trainer`` on the same model, windows, collation and batch, clocked by ``on_step_end``: driving
+    gea's ``SFTModel`` forward, or (``generic``) the model class's own forward on full rows."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     trainer = make_trainer(paths, batch, warmup + steps, out)
@@ -162,11 +234,11 @@ def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) ->
             "header_index": collated.header_index,
         }
 
-    ends: list[float] = []
+    ends = StepEnds()
 
     class StepClock(TrainerCallback):  # type: ignore[misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            ends.append(time.perf_counter())
+            ends.mark()
 
     arguments = TrainingArguments(
         output_dir=str(out / "hf"),
@@ -184,7 +256,7 @@ def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) ->
         dataloader_num_workers=0,
         remove_unused_columns=False,
     )
-    model = _LossModel(trainer.model)
+    model = _GenericLossModel(trainer.policy.backbone) if generic else _LossModel(trainer.model)
     hf = Trainer(
         model=model,
         args=arguments,
@@ -193,12 +265,22 @@ def time_hf(paths: list[str], batch: int, warmup: int, steps: int, out: Path) ->
         callbacks=[StepClock()],
     )
     hf.train()
-    rate = steps * batch / (ends[warmup + steps - 1] - ends[warmup - 1])
-    return Run(rate, model.samples[warmup : warmup + steps], model.tokens[warmup : warmup + steps])
+    return Run(
+        *ends.rates(steps * batch, warmup, steps),
+        model.samples[warmup : warmup + steps],
+        model.tokens[warmup : warmup + steps],
+    )
+
+
+SIDES = {
+    "gea": ("gea sft loop", time_gea),
+    "hf": ("HF Trainer, same SFTModel forward", time_hf),
+    "hf-generic": ("HF Trainer, model's generic forward", functools.partial(time_hf, generic=True)),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run both sides alternately and write the results table."""
+    """Run the sides alternately and write the results table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", default=None, help="episode dataset folders (default: collect small ones)")
     parser.add_argument("--episodes", type=int, default=60, help="BabyAI episodes to collect without --data")
@@ -211,23 +293,27 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     loads = [load_average()]
-    sides = {"gea": time_gea, "hf": time_hf}
-    runs: dict[str, list[Run]] = {"gea": [], "hf": []}
+    runs: dict[str, list[Run]] = {name: [] for name in SIDES}
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         paths = args.data or make_datasets(root / "data", args.episodes)
         for repeat in range(args.repeats):
-            for name in side_order(list(sides), repeat):
-                runs[name].append(sides[name](paths, args.batch, args.warmup, args.steps, root / f"{name}{repeat}"))
-            print(
-                f"repeat {repeat}: gea {runs['gea'][-1].samples_per_s:.1f} samples/s, "
-                f"HF Trainer {runs['hf'][-1].samples_per_s:.1f} samples/s",
-                flush=True,
-            )
+            for name in side_order(list(SIDES), repeat):
+                runs[name].append(SIDES[name][1](paths, args.batch, args.warmup, args.steps, root / f"{name}{repeat}"))
+            rates = ", ".join(f"{name} {runs[name][-1].samples_per_s:.1f}" for name in SIDES)
+            print(f"repeat {repeat}: samples/s {rates}", flush=True)
     loads.append(load_average())
-    rates = {name: [run.samples_per_s for run in side_runs] for name, side_runs in runs.items()}
-    ratios = paired_ratios(rates["gea"], rates["hf"])
-    same_work = all(g.tokens == h.tokens and g.samples == h.samples for g, h in zip(runs["gea"], runs["hf"]))
+    wall = {name: [run.samples_per_s for run in side_runs] for name, side_runs in runs.items()}
+    cpu = {name: [run.samples_per_cpu_s for run in side_runs] for name, side_runs in runs.items()}
+    ratios = {
+        peer: {"wall": paired_ratios(wall["gea"], wall[peer]), "cpu": paired_ratios(cpu["gea"], cpu[peer])}
+        for peer in ("hf", "hf-generic")
+    }
+    same_work = all(
+        run.tokens == runs["gea"][index].tokens and run.samples == runs["gea"][index].samples
+        for side_runs in runs.values()
+        for index, run in enumerate(side_runs)
+    )
     command = "python benchmarks/sft.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# SFT training speed: gea sft loop vs Hugging Face Trainer",
@@ -237,23 +323,40 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, CPU, "
         f"shared with other jobs; load average (1, 5, 15 min) at the start {loads[0]}, at the end {loads[1]}.",
         f"Model: tiny GEA policy (`PolicyConfig()`), c = 3, batch {args.batch} windows, {args.steps} timed steps after "
-        f"{args.warmup} warmup steps, {args.repeats} repeats; sides alternate (gea, HF, HF, gea, ...).",
+        f"{args.warmup} warmup steps, {args.repeats} repeats; sides alternate (gea, hf, hf-generic, then reversed).",
         "",
         "gea: `SFTTrainer(SFTConfig(..., log_every=10, save_every=0), ...).train()` (its loop, progress bar and "
         "TensorBoard as `gea sft` runs them). Peer: `Trainer(model, TrainingArguments(per_device_train_batch_size="
         f"{args.batch}, max_steps=..., learning_rate=1e-4, warmup_steps=0.1, lr_scheduler_type='cosine', "
         "max_grad_norm=1.0, logging_steps=10, report_to=['tensorboard'], save_strategy='no', use_cpu=True, "
         "remove_unused_columns=False), train_dataset=<the same WindowDataset>, data_collator=<the same "
-        "SFTCollator>).train()`. Both clocked from the end of the last warmup step to the end of the last step "
-        "(gea: a wrapper around `SFTTrainer.update`; HF: a `TrainerCallback.on_step_end`).",
+        "SFTCollator>).train()`, with `model` either gea's `SFTModel` forward (hf) or the policy's "
+        "`LlavaOnevisionForConditionalGeneration.forward(inputs_embeds=..., attention_mask=..., position_ids=..., "
+        "labels=...)` on full rows (hf-generic; see the script's docstring). All clocked from the end of the last "
+        "warmup step to the end of the last step (gea: a wrapper around `SFTTrainer.update`; HF: a "
+        "`TrainerCallback.on_step_end`), by wall clock and by the process's CPU time (all threads).",
         "",
-        "| side | samples/s, median (min-max) | runs |",
-        "|---|---:|---|",
-        f"| gea sft loop | {median_spread(rates['gea'], 1)} | {', '.join(f'{r:.1f}' for r in rates['gea'])} |",
-        f"| HF Trainer | {median_spread(rates['hf'], 1)} | {', '.join(f'{r:.1f}' for r in rates['hf'])} |",
+        "| side | samples/s (wall), median (min-max) | samples per CPU-s, median (min-max) | runs (wall) |",
+        "|---|---:|---:|---|",
+    ]
+    for name, (label, _) in SIDES.items():
+        runs_text = ", ".join(f"{rate:.1f}" for rate in wall[name])
+        lines.append(f"| {label} | {median_spread(wall[name], 1)} | {median_spread(cpu[name], 1)} | {runs_text} |")
+    lines += [
         "",
-        f"Speed-up (median (min-max) of per-repeat ratios): **{median_spread(ratios, 2, 'x')}** (goal >= 1.1x).",
-        f"Same samples and action tokens in every timed step on both sides: {'yes' if same_work else 'NO'} "
+        "Speed-up of gea (median (min-max) of per-repeat ratios), goal >= 1.1x:",
+        "",
+        "| vs | wall clock | CPU time |",
+        "|---|---:|---:|",
+    ]
+    for peer in ("hf", "hf-generic"):
+        lines.append(
+            f"| {SIDES[peer][0]} | **{median_spread(ratios[peer]['wall'], 2, 'x')}** "
+            f"| {median_spread(ratios[peer]['cpu'], 2, 'x')} |"
+        )
+    lines += [
+        "",
+        f"Same samples and action tokens in every timed step on every side: {'yes' if same_work else 'NO'} "
         f"({sum(runs['gea'][0].tokens):,} action tokens per timed run).",
         "",
     ]

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.models.llama.modeling_llama import LlamaAttention
+from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention, rotate_half
 
 from gea.agents.vision.feature_cache import FeatureCache, image_key
 from gea.agents.vision.towers import RESOLUTION_ATTRIBUTE, is_pretrained_tower
@@ -104,6 +106,9 @@ class Backbone(nn.Module):
             kind == "full_attention" for kind in getattr(text_config, "layer_types", None) or ["full_attention"]
         )
         self._embedding = model.get_input_embeddings()
+        self._lean_decoder = self._sdpa_full_attention and all(
+            type(layer.self_attn) in LEAN_ATTENTIONS for layer in self._decoder_layers()
+        )
         self.feature_cache = FeatureCache(feature_cache_bytes)
 
     @property
@@ -233,6 +238,56 @@ class Backbone(nn.Module):
             use_cache=cache is not None,
         )
         return outputs.last_hidden_state, cache
+
+    def decode_last(
+        self, embeds: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
+        """The final hidden state of each row's last position, (batch, hidden), after adding every position's keys
+        and values to ``cache`` (same arguments as ``decode_hidden``; the mask covers cached and new positions).
+
+        Only the last position's query goes through the last layer's attention and MLP (the other positions
+        only need their keys and values there), and the decoder layers are called directly, without the model
+        wrapper. Layers other than SDPA Qwen2/Llama attention run the whole ``decode_hidden`` instead.
+        """
+        if not self._lean_decoder:
+            return self.decode_hidden(embeds, attention_mask, position_ids, cache)[0][:, -1]
+        model = self.language_model
+        mask = sdpa_causal_mask(attention_mask, embeds.shape[1])
+        cos, sin = model.rotary_emb(embeds, position_ids)
+        *layers, last = self._decoder_layers()
+        hidden = embeds
+        for layer in layers:
+            hidden = layer(hidden, attention_mask=mask, position_embeddings=(cos, sin), cache=cache, use_cache=True)
+        if hidden.shape[1] > 1:
+            _cache_keys_values(last, hidden[:, :-1], cos[:, :-1], sin[:, :-1], cache)
+        hidden = last(
+            hidden[:, -1:],
+            attention_mask=mask[:, :, -1:],
+            position_embeddings=(cos[:, -1:], sin[:, -1:]),
+            cache=cache,
+            use_cache=True,
+        )
+        return model.norm(hidden)[:, -1]
+
+    def _decoder_layers(self) -> list[nn.Module]:
+        model = self.language_model
+        return list(model.layers[: model.config.num_hidden_layers])
+
+
+LEAN_ATTENTIONS = (Qwen2Attention, LlamaAttention)  # q/k/v projections, then standard rotary (no q/k norm)
+
+
+def _cache_keys_values(
+    layer: nn.Module, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: Any
+) -> None:
+    """Append the keys and values a Qwen2/Llama decoder ``layer`` computes for ``hidden`` (its input) to ``cache``."""
+    attention = layer.self_attn
+    normed = layer.input_layernorm(hidden)
+    shape = (*hidden.shape[:-1], -1, attention.head_dim)
+    keys = attention.k_proj(normed).view(shape).transpose(1, 2)
+    values = attention.v_proj(normed).view(shape).transpose(1, 2)
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    cache.update(keys * cos + rotate_half(keys) * sin, values, attention.layer_idx)
 
 
 def sdpa_causal_mask(attention_mask: torch.Tensor, queries: int) -> torch.Tensor:

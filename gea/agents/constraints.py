@@ -32,13 +32,27 @@ class ConstraintMasks:
             self._cache[key] = ids
         return ids
 
-    def row(self, env_id: str, allowed_next: AllowedNext, prefix: Sequence[int]) -> torch.Tensor:
-        """(vocab,) bool mask of the valid next ids (cached)."""
+    def row(
+        self, env_id: str, allowed_next: AllowedNext, prefix: Sequence[int], complete_id: int | None = None
+    ) -> torch.Tensor:
+        """(vocab,) bool mask of the valid next ids (cached); a complete action allows ``complete_id`` alone when
+        given (nothing otherwise)."""
         key = (env_id, tuple(prefix))
         mask = self._rows.get(key)
         if mask is None:
             mask = torch.zeros(self.vocab_size, dtype=torch.bool)
             mask[self.allowed(env_id, allowed_next, prefix)] = True
+            self._rows[key] = mask
+        if complete_id is not None and not self.allowed(env_id, allowed_next, prefix).numel():
+            return self._complete_row(complete_id)
+        return mask
+
+    def _complete_row(self, complete_id: int) -> torch.Tensor:
+        key = ("", (-1 - complete_id,))  # no action prefix has a negative id
+        mask = self._rows.get(key)
+        if mask is None:
+            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+            mask[complete_id] = True
             self._rows[key] = mask
         return mask
 
@@ -48,9 +62,11 @@ class ConstraintMasks:
         rules: Sequence[AllowedNext],
         prefixes: Sequence[Sequence[int]],
         device: torch.device,
+        complete_id: int | None = None,
     ) -> torch.Tensor:
-        """(batch, vocab) bool: True where a row may emit that id; an all-False row means 'action complete'."""
-        rows = [self.row(*item) for item in zip(env_ids, rules, prefixes, strict=True)]
+        """(batch, vocab) bool: True where a row may emit that id. A row whose action is complete is all False, or
+        allows ``complete_id`` alone when given (so its log-softmax is 0 there instead of NaN)."""
+        rows = [self.row(*item, complete_id) for item in zip(env_ids, rules, prefixes, strict=True)]
         if not rows:
             return torch.zeros(0, self.vocab_size, dtype=torch.bool, device=device)
         return torch.stack(rows).to(device)

@@ -240,8 +240,7 @@ class GEAPolicy(nn.Module):
             embeds = self._embed_prompts(window, torch.cat(per_row))
             attention = torch.cat([header_mask, window.attention_mask], dim=1)
             positions = header_lengths[:, None] + window.position_ids
-            hidden, cache = self.backbone.decode_hidden(embeds, attention, positions, cache)
-            last = hidden[:, -1]
+            last = self.backbone.decode_last(embeds, attention, positions, cache)
             visual_mean = torch.stack([features.mean(0) for features in per_row]).to(last.dtype)
             tasks = torch.tensor([record.task for record in records], device=self.device)
             normalized = self.value_head(last, visual_mean, tasks)
@@ -261,36 +260,51 @@ class GEAPolicy(nn.Module):
         specs: Sequence[EmbodimentSpec],
         greedy: bool,
     ) -> tuple[list[list[int]], torch.Tensor]:
-        batch = len(specs)
+        """Action token ids of each row and their summed log-probability under the constrained distribution,
+        decoding from the prompt's last hidden states ``last`` with the KV ``cache``.
+
+        A row whose action is complete may only emit the pad id (log-prob exactly 0), which is what it feeds to
+        the model until every row is complete. When each unfinished row's remaining tokens are forced (one valid
+        id, then the end), they are appended without a model call.
+        """
         env_ids = [spec.id for spec in specs]
         rules = [self.codec.allowed_next_fn(spec) for spec in specs]
-        emitted: list[list[int]] = [[] for _ in range(batch)]
-        log_prob = torch.zeros(batch, device=self.device)
-        hidden = last
-        mask = self.masks.masks(env_ids, rules, emitted, self.device)
-        active = mask.any(-1)
-        for _ in range(self.codec.max_tokens(specs)):
-            log_probs = masked_log_probs(self.backbone.logits(hidden), mask | ~active[:, None], self.config.temperature)
+        emitted: list[list[int]] = [[] for _ in specs]
+        log_prob = torch.zeros(len(specs), device=self.device)
+        steps = self.codec.max_tokens(specs)
+        attention = torch.cat([attention, attention.new_ones(len(specs), steps)], dim=1)
+        width = attention.shape[1] - steps
+        hidden, pad = last, self.prompts.pad_id
+        for step in range(steps):
+            mask = self.masks.masks(env_ids, rules, emitted, self.device, complete_id=pad)
+            log_probs = masked_log_probs(self.backbone.logits(hidden), mask, self.config.temperature)
             chosen = log_probs.argmax(-1) if greedy else torch.multinomial(log_probs.exp(), 1).squeeze(-1)
-            chosen = torch.where(active, chosen, torch.full_like(chosen, self.prompts.pad_id))
-            log_prob += torch.where(active, log_probs.gather(-1, chosen[:, None]).squeeze(-1), 0.0)
-            for row, (token, is_active) in enumerate(zip(chosen.tolist(), active.tolist(), strict=True)):
-                if is_active:
-                    emitted[row].append(token)
-            mask = self.masks.masks(env_ids, rules, emitted, self.device)
-            active = mask.any(-1)
-            if not bool(active.any()):
+            log_prob += log_probs.gather(-1, chosen[:, None]).squeeze(-1)  # 0 for complete rows
+            active = self._extend(env_ids, rules, emitted, chosen.tolist())
+            if not any(active):
                 break
-            endings = self._forced_endings(env_ids, rules, emitted, active.tolist())
+            endings = self._forced_endings(env_ids, rules, emitted, active)
             if endings is not None:  # each remaining token is certain (log-prob 0): no model call needed
                 for row, token in endings.items():
                     emitted[row].append(token)
                 break
-            attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
-            position = position + 1
-            out, cache = self.backbone.decode_hidden(self.backbone.embed(chosen[:, None]), attention, position, cache)
-            hidden = out[:, -1]
+            hidden = self.backbone.decode_last(
+                self.backbone.embed(chosen[:, None]), attention[:, : width + step + 1], position + step + 1, cache
+            )
         return emitted, log_prob
+
+    def _extend(
+        self, env_ids: Sequence[str], rules: Sequence[Any], emitted: Sequence[list[int]], chosen: Sequence[int]
+    ) -> list[bool]:
+        """Append each unfinished row's ``chosen`` id; whether each row's action still goes on afterwards."""
+        active = []
+        for env_id, rule, ids, token in zip(env_ids, rules, emitted, chosen, strict=True):
+            if self.masks.allowed(env_id, rule, ids).numel():
+                ids.append(token)
+                active.append(bool(self.masks.allowed(env_id, rule, ids).numel()))
+            else:
+                active.append(False)
+        return active
 
     def _forced_endings(
         self, env_ids: Sequence[str], rules: Sequence[Any], emitted: Sequence[list[int]], active: Sequence[bool]

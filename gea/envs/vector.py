@@ -142,13 +142,13 @@ class GeaVectorEnv(VectorEnv):  # type: ignore[type-arg]
     def step(self, actions: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env; see the module docstring for autoreset and crash semantics."""
         per_env = list(actions) if isinstance(actions, (list, tuple)) else list(iterate(self.action_space, actions))
-        results = self._pool.step(per_env)
+        observations, rewards, terminated, truncated, infos = zip(*self._pool.step(per_env), strict=True)
         return (
-            self._batch([result[0] for result in results]),
-            np.array([result[1] for result in results], dtype=np.float64),
-            np.array([result[2] for result in results], dtype=np.bool_),
-            np.array([result[3] for result in results], dtype=np.bool_),
-            batch_infos([result[4] for result in results], self.num_envs),
+            self._batch(observations),
+            np.array(rewards, dtype=np.float64),
+            np.array(terminated, dtype=np.bool_),
+            np.array(truncated, dtype=np.bool_),
+            batch_infos(infos, self.num_envs),
         )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -163,16 +163,17 @@ class GeaVectorEnv(VectorEnv):  # type: ignore[type-arg]
         """Close every env and stop the workers."""
         self._pool.close()
 
-    def _batch(self, observations: list[dict[str, Any]]) -> dict[str, Any]:
+    def _batch(self, observations: Sequence[dict[str, Any]]) -> dict[str, Any]:
         space = self.single_observation_space
         if not _stackable(space):
             out = create_empty_array(space, self.num_envs)
             return concatenate(space, observations, out)  # type: ignore[no-any-return]
-        # What Gymnasium's ``concatenate`` builds for a Dict of Boxes and Texts, without its per-leaf dispatch.
+        # What Gymnasium's ``concatenate`` builds for a Dict of Boxes and Texts, without its per-leaf dispatch;
+        # ``np.array`` of the list stacks the equal-shaped entries like ``np.stack`` in a third of its time.
         return {
             key: tuple(obs[key] for obs in observations)
             if isinstance(subspace, Text)
-            else np.stack([obs[key] for obs in observations]).astype(subspace.dtype, copy=False)
+            else np.array([obs[key] for obs in observations], dtype=subspace.dtype)
             for key, subspace in space.spaces.items()
         }
 

@@ -111,8 +111,9 @@ def test_forced_last_token_needs_no_model_call(monkeypatch: pytest.MonkeyPatch) 
     envs = ["babyai:GoToLocal"] * 3
     policy = GEAPolicy.build(PolicyConfig(context=1), envs)
     calls = []
-    decode = policy.backbone.decode_hidden
-    monkeypatch.setattr(policy.backbone, "decode_hidden", lambda *a, **k: calls.append(1) or decode(*a, **k))
+    for name in ("decode_hidden", "decode_last"):  # the header runs whole, the window and action tokens lean
+        decode = getattr(policy.backbone, name)
+        monkeypatch.setattr(policy.backbone, name, lambda *a, decode=decode, **k: calls.append(1) or decode(*a, **k))
     rng = np.random.default_rng(1)
     observations = [{"image": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), "instruction": "go"} for _ in envs]
     out = policy.act(observations, envs)

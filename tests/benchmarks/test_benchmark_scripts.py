@@ -85,9 +85,11 @@ def test_sft_sides_train_on_the_same_samples_and_tokens(tmp_path: Path) -> None:
         "--output", str(out),
     )  # fmt: skip
     assert record["same_work"]
-    for gea, hf in zip(record["runs"]["gea"], record["runs"]["hf"], strict=True):
-        assert gea["samples"] == hf["samples"] == [2, 2]
-        assert gea["tokens"] == hf["tokens"] and min(gea["tokens"]) > 0
+    assert set(record["runs"]) == {"gea", "hf", "hf-generic"}
+    for gea, hf, generic in zip(*record["runs"].values(), strict=True):
+        assert gea["samples"] == hf["samples"] == generic["samples"] == [2, 2]
+        assert gea["tokens"] == hf["tokens"] == generic["tokens"] and min(gea["tokens"]) > 0
+    assert set(record["ratios"]) == {"hf", "hf-generic"}
 
 
 def test_env_overhead_sides_take_the_same_env_steps(tmp_path: Path) -> None:

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
 import gea.envs
+from gea.envs.adapters.gym_generic import flat_state
 from gea.errors import InvalidActionError, MissingDependencyError, UnknownEnvError
 
 HEADLESS_DEFAULTS = ("MUJOCO_GL", "PYOPENGL_PLATFORM", "SDL_VIDEODRIVER")
@@ -112,6 +114,26 @@ def test_generic_adapter_follows_contract(env_id: str) -> None:
     again, _ = env.reset(seed=3)
     np.testing.assert_array_equal(obs["proprio"], again["proprio"])
     env.close()
+
+
+@pytest.mark.parametrize(
+    ("space", "state"),
+    [
+        (spaces.Box(-1, 1, (4,), np.float32), np.array([0.1, -0.2, 0.3, 1e-8], np.float32)),
+        (spaces.Box(-1, 1, (2, 3), np.float64), np.asfortranarray(np.arange(6.0).reshape(2, 3) / 7)),
+        (spaces.Box(0, 9, (3,), np.int32), [1.7, 2.2, 9.9]),  # truncated to the Box's dtype first
+        (spaces.Box(0, 255, (2, 2, 3), np.uint8), np.arange(12, dtype=np.uint8).reshape(2, 2, 3)),
+        (spaces.Dict({"a": spaces.Box(0, 1, (2,)), "b": spaces.Discrete(3)}), {"a": np.ones(2), "b": 2}),
+        (spaces.Discrete(5), 3),
+    ],
+)
+def test_flat_state_matches_spaces_flatten(space: spaces.Space[Any], state: Any) -> None:
+    expected = spaces.flatten(space, state).astype(np.float32)
+    flat = flat_state(space, state)
+    assert flat.dtype == np.float32 and flat.shape == expected.shape
+    np.testing.assert_array_equal(flat, expected)
+    if isinstance(state, np.ndarray):
+        assert not np.shares_memory(flat, state), "the proprio array must not alias the env's state"
 
 
 def test_gym_ids_keep_gymnasiums_time_limit() -> None:

@@ -10,7 +10,9 @@ import threading
 import numpy as np
 import pytest
 from crashy_env import CRASHY_ID
+from gymnasium.vector.utils import concatenate, create_empty_array
 
+import gea.envs
 from gea.envs.vector import MultiTaskVecEnv, make_vec
 from gea.errors import EnvWorkerError, UnknownEnvError
 
@@ -44,6 +46,26 @@ def test_batched_observations_and_spaces() -> None:
     assert envs.metadata["autoreset_mode"].value == "SameStep"
     assert [image.shape for image in envs.render()] == [(16, 16, 3), (16, 16, 3)]
     envs.close()
+
+
+def test_batched_observations_equal_gymnasiums_concatenate() -> None:
+    envs = make_vec("cartpole", 3, asynchronous=False, image_size=8)
+    singles = [gea.envs.make("cartpole", image_size=8) for _ in range(3)]
+    try:
+        observations = [env.reset(seed=index)[0] for index, env in enumerate(singles)]
+        space = envs.single_observation_space
+        for step in range(20):
+            expected = concatenate(space, observations, create_empty_array(space, 3))
+            batched = envs._batch(observations)
+            assert batched.keys() == expected.keys() and batched["instruction"] == expected["instruction"]
+            for key in ("image", "proprio"):
+                assert batched[key].dtype == expected[key].dtype
+                np.testing.assert_array_equal(batched[key], expected[key])
+            observations = [env.step(step % 2)[0] for env in singles]
+    finally:
+        envs.close()
+        for env in singles:
+            env.close()
 
 
 def test_same_seed_same_observations_async_and_sync() -> None:

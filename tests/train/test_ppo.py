@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
+from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig, mlp_torso
 from gea.config import load_job_config
 from gea.envs.vector import make_vec
 from gea.errors import ConfigError
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.ppo import PPOConfig, run_ppo
 from gea.train.ppo.agent import SmallNetAgent
-from gea.train.ppo.buffer import compute_gae, episode_ends
+from gea.train.ppo.buffer import InputStore, compute_gae, episode_ends
 from gea.train.ppo.trainer import MinibatchTerms, ppo_loss
 
 FAST = ["total_steps=512", "num_envs=4", "rollout_steps=64", "epochs=2", "minibatches=2", "progress=false"]
@@ -81,6 +81,37 @@ def test_small_net_sample_and_evaluate_agree(encoder: str, shape: tuple[int, ...
         assert (entropy <= math.log(5) + 1e-5).all()
     greedy, _ = net.sample(head, greedy=True)
     assert torch.equal(greedy, head.argmax(-1) if discrete else head)
+
+
+def test_mlp_torso_computes_what_nn_sequential_computes() -> None:
+    torch.manual_seed(0)
+    torso = mlp_torso(4, 64)
+    sequential = torch.nn.Sequential(*torso)  # the same layers, called as modules
+    inputs = torch.randn(8, 4)
+    out = torso(inputs)
+    expected = sequential(inputs)
+    assert torch.equal(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), list(torso.parameters()))
+    expected_grads = torch.autograd.grad(expected.square().sum(), list(sequential.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(grads, expected_grads, strict=True))
+    assert list(torso.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # checkpoints keep their keys
+
+
+@pytest.mark.parametrize("kind", ["tensors", "objects"])
+def test_input_rows_equal_gathering_those_rows(kind: str) -> None:
+    store = InputStore(steps=3, num_envs=4)
+    for step in range(3):
+        if kind == "tensors":
+            store.put(step, {"obs": torch.randn(4, 2), "action": torch.arange(4) + 4 * step})
+        else:
+            store.put(step, [f"record {step}-{env}" for env in range(4)])
+    for start, stop in [(0, 12), (2, 7), (8, 12)]:
+        rows, gathered = store.rows(start, stop), store.gather(torch.arange(start, stop))
+        if kind == "tensors":
+            assert rows.keys() == gathered.keys()
+            assert all(torch.equal(rows[key], gathered[key]) for key in rows)
+        else:
+            assert rows == gathered
 
 
 def test_truncated_episodes_carry_their_final_observation() -> None:

@@ -77,12 +77,33 @@ class ConvNormAct(nn.Module):
         self.conv = nn.Conv2d(channels_in, channels_out, kernel, stride, padding=symmetric, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(channels_out, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+        self._folded: tuple[tuple[tuple[int, int], ...], torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the block to a (N, C, H, W) map."""
+        """Apply the block to a (N, C, H, W) map; without autograd (and with the batch norm in inference mode) as one
+        convolution with the batch norm folded into its weight and bias, a 1x1 one as a linear map over channels
+        (the same product, without the convolution's layout conversions of channels-last maps)."""
         if self.stride != 1:
             x = F.pad(x, same_padding(x.shape[-2:], self.kernel, self.stride))
-        return self.act(self.bn(self.conv(x)))
+        if torch.is_grad_enabled() or self.bn.training:
+            return self.act(self.bn(self.conv(x)))
+        weight, bias = self._folded_weights()
+        conv = self.conv
+        if self.kernel == 1 and self.stride == 1 and conv.groups == 1:
+            return self.act(F.linear(x.permute(0, 2, 3, 1), weight[:, :, 0, 0], bias).permute(0, 3, 1, 2))
+        return self.act(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups))
+
+    def _folded_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolution weight and bias that include the batch norm's inference affine map; recomputed whenever a
+        tensor of either changes (an optimizer step, loading weights, a move to another device or dtype)."""
+        bn = self.bn
+        tensors = (self.conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        key = tuple((tensor.data_ptr(), tensor._version) for tensor in tensors)  # type: ignore[union-attr]
+        if self._folded is None or self._folded[0] != key:
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # type: ignore[operator]
+            shift = bn.bias - bn.running_mean * scale  # type: ignore[operator]
+            self._folded = (key, self.conv.weight * scale[:, None, None, None], shift)
+        return self._folded[1], self._folded[2]
 
 
 def same_padding(size: torch.Size | tuple[int, int], kernel: int, stride: int) -> tuple[int, int, int, int]:

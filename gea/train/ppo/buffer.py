@@ -80,6 +80,14 @@ class InputStore:
         assert self.objects is not None
         return [self.objects[index] for index in flat_indices.tolist()]
 
+    def rows(self, start: int, stop: int) -> Any:
+        """The inputs of flat indices ``start`` to ``stop`` (what ``gather`` returns for them, as views when
+        they are tensors)."""
+        if self.tensors is not None:
+            return {key: value.reshape(-1, *value.shape[2:])[start:stop] for key, value in self.tensors.items()}
+        assert self.objects is not None
+        return self.objects[start:stop]
+
 
 class RolloutBuffer:
     """One rollout of up to ``steps`` x ``num_envs`` transitions plus what PPO derives from it.

@@ -80,6 +80,7 @@ class PPOTrainer:
         self.history: list[dict[str, float]] = []
         self.out_dir = Path(config.out_dir)
         self.checkpoints = self.out_dir / "checkpoints"
+        self.config_yaml = OmegaConf.to_yaml(OmegaConf.structured(config))  # written into every checkpoint
 
     # ---------------------------------------------------------------------------------------- loop
     def train(self) -> TrainResult:
@@ -146,7 +147,7 @@ class PPOTrainer:
                 filled = step
                 break
             acted = self.agent.act(self.observations)
-            buffer.add(step, acted.inputs, acted.log_prob, acted.value, acted.tasks, self.stats.episode_ids.copy())
+            buffer.add(step, acted.inputs, acted.log_prob, acted.value, acted.tasks, self.stats.episode_ids)
             observations, rewards, terminated, truncated, infos = self.envs.step(acted.env_actions)
             ends = episode_ends(terminated, truncated, infos)
             learning_rewards = self.bootstrap_truncated(rewards, ends)
@@ -244,7 +245,7 @@ class PPOTrainer:
                 self.optimizer,
                 None,
                 {"update": self.update_index, "global_step": self.global_step, "history": self.history},
-                OmegaConf.to_yaml(OmegaConf.structured(self.config)),
+                self.config_yaml,
                 keep=self.config.keep_checkpoints,
                 rank_rng_states=states,
             )
@@ -437,8 +438,7 @@ def kl_to_start(agent: PPOAgent, buffer: RolloutBuffer, chunk: int) -> float:
     current = buffer.flat(buffer.log_probs)
     chunks = []
     for start in range(0, len(current), chunk):
-        rows = torch.arange(start, min(start + chunk, len(current)))
-        reference = agent.reference_log_prob(buffer.inputs.gather(rows))
+        reference = agent.reference_log_prob(buffer.inputs.rows(start, min(start + chunk, len(current))))
         if reference is None:
             return float(all_reduce_mean(torch.zeros((), dtype=current.dtype, device=current.device)))
         chunks.append(reference)

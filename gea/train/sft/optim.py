@@ -10,6 +10,9 @@ from torch import nn
 from gea.errors import ConfigError
 from gea.train.sft.config import OptimConfig
 
+FUSED_DEVICES = ("cpu", "cuda")
+"""Devices where every parameter type the policies use has torch's fused AdamW kernel."""
+
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.AdamW:
     """AdamW over the parameters of ``model`` that require gradients."""
@@ -17,8 +20,15 @@ def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.AdamW:
     if not parameters:
         raise ConfigError("the model has no trainable parameters; enable LoRA or unfreeze part of the model")
     beta1, beta2 = config.betas
+    # The fused kernel (one pass per parameter instead of foreach's several) for plain tensors on CPU or CUDA, as
+    # the HF Trainer's default ``adamw_torch_fused``; FSDP's sharded parameters keep the foreach implementation.
+    fused = all(type(parameter) is nn.Parameter and parameter.device.type in FUSED_DEVICES for parameter in parameters)
     return torch.optim.AdamW(
-        parameters, lr=config.lr, betas=(beta1, beta2), weight_decay=config.weight_decay, foreach=True
+        parameters,
+        lr=config.lr,
+        betas=(beta1, beta2),
+        weight_decay=config.weight_decay,
+        **({"fused": True} if fused else {"foreach": True}),
     )
 
 

@@ -42,6 +42,7 @@ from gea.train.sft.evaluation import evaluate_policy
 from gea.train.sft.metrics import TokenAccuracy
 from gea.train.sft.model import SFTModel, sft_forward
 from gea.train.sft.optim import make_optimizer, make_scheduler
+from gea.train.sft.prefetch import Prefetcher
 from gea.train.sft.setup import build_policy, dataset_embodiments, dataset_image_sizes, wrap_model
 
 CHECKPOINT_DIR = "checkpoints"
@@ -104,13 +105,13 @@ class SFTTrainer:
             rank=context.rank,
             world_size=context.world_size,
             block_row_groups=config.data.block_row_groups,
-            prefetch=config.data.prefetch,  # the next block is read while the model computes (torch frees the GIL)
         )
         self.collator = SFTCollator(self.policy.prompts, self.policy.codec)
         self.accuracy = TokenAccuracy(self.embodiments)
         self.step = 0
         self.samples_seen = 0
         self._windows: Iterator[dict[str, Any]] | None = None
+        self._prefetcher: Prefetcher[list[SFTBatch]] | None = None
 
     # ------------------------------------------------------------------------------------ checkpoints
     def resume(self) -> bool:
@@ -135,7 +136,7 @@ class SFTTrainer:
 
     def save(self) -> Path:
         """Write a checkpoint of everything a resume needs (rank 0 writes; every rank contributes its state)."""
-        readers = gather_objects(self.reader.state_dict())
+        readers = gather_objects(self.reader_state())
         rngs = gather_objects(rng_state())
         directory = self.out_dir / CHECKPOINT_DIR
         config_yaml = OmegaConf.to_yaml(OmegaConf.structured(self.config))
@@ -195,6 +196,21 @@ class SFTTrainer:
         windows = [next(self._windows) for _ in range(size * self.config.grad_accum)]
         return [self.collator(windows[start : start + size]) for start in range(0, len(windows), size)]
 
+    def prepared_batches(self) -> list[SFTBatch]:
+        """``next_batches()``, their images already encoded into the feature cache while the tower is frozen (what
+        the background thread prepares during the previous step; not under FSDP, whose sharded tower runs only
+        inside the model's forward)."""
+        batches = self.next_batches()
+        backbone = self.policy.backbone
+        if self.config.strategy != "fsdp" and backbone.tower_frozen and backbone.feature_cache.max_bytes > 0:
+            for batch in batches:
+                backbone.tower_features(batch.images[batch.image_valid])
+        return batches
+
+    def reader_state(self) -> dict[str, Any]:
+        """The reader's position after the last batch trained on (not after one prepared ahead)."""
+        return self._prefetcher.reader_state() if self._prefetcher is not None else self.reader.state_dict()
+
     def update(self, batches: list[SFTBatch]) -> float:
         """One optimizer step on ``batches`` (this rank's share of the global batch); returns the grad norm."""
         device = self.context.device
@@ -224,26 +240,36 @@ class SFTTrainer:
         metrics: dict[str, float] = {}
         bar = tqdm(total=last, initial=self.step, desc="sft", unit="step", disable=not (main and config.progress))
         window_start, window_samples = time.perf_counter(), 0
-        while self.step < last:
-            batches = self.next_batches()
-            grad_norm = self.update(batches)
-            window_samples += sum(len(batch.embodiments) for batch in batches) * self.context.world_size
-            bar.update(1)
-            if self.step % config.log_every == 0 or self.step == last:
-                elapsed = time.perf_counter() - window_start
-                metrics = self.accuracy.summary(self.context.device)
-                metrics.update(
-                    lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm, samples_per_s=window_samples / elapsed
-                )
-                window_start, window_samples = time.perf_counter(), 0
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
-                _log(writer, "train", metrics, self.step)
-            if config.eval.every and self.step % config.eval.every == 0 and main:
-                self.model.eval()
-                _log(writer, "eval", evaluate_policy(self.policy, config.eval, self.image_sizes), self.step)
-                self.model.train()
-            if (config.save_every and self.step % config.save_every == 0) or self.step == last:
-                self.save()
+        if config.data.prefetch:  # the next step's batches are prepared while this one computes (opt-in)
+            self._prefetcher = Prefetcher(self.prepared_batches, self.reader.state_dict)
+        try:
+            while self.step < last:
+                if self._prefetcher is not None:
+                    batches = self._prefetcher.next(more=self.step + 1 < last)
+                else:
+                    batches = self.next_batches()
+                grad_norm = self.update(batches)
+                window_samples += sum(len(batch.embodiments) for batch in batches) * self.context.world_size
+                bar.update(1)
+                if self.step % config.log_every == 0 or self.step == last:
+                    elapsed = time.perf_counter() - window_start
+                    metrics = self.accuracy.summary(self.context.device)
+                    metrics.update(
+                        lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm, samples_per_s=window_samples / elapsed
+                    )
+                    window_start, window_samples = time.perf_counter(), 0
+                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
+                    _log(writer, "train", metrics, self.step)
+                if config.eval.every and self.step % config.eval.every == 0 and main:
+                    self.model.eval()
+                    _log(writer, "eval", evaluate_policy(self.policy, config.eval, self.image_sizes), self.step)
+                    self.model.train()
+                if (config.save_every and self.step % config.save_every == 0) or self.step == last:
+                    self.save()
+        finally:
+            if self._prefetcher is not None:
+                self._prefetcher.close()
+                self._prefetcher = None
         bar.close()
         policy_dir = None
         if self.step >= config.steps:
