@@ -6,11 +6,14 @@ Run: .venv/bin/python benchmarks/data.py [--quick] [--out benchmarks/results/dat
    envs warmed up first), BabyAI bot and Meta-World scripted policy with 64 px images. The two sides alternate
    (1, 2, 2, 1, ...), each repeat's ratio compares adjacent runs.
 2. Loading: training windows (context 3, decoded images, actions, mask) per second over one full pass of the same
-   episodes, read by ``WindowDataset`` (PNG, JPEG and raw image storage) and by Minari 0.5 used the two ways its
+   episodes, read by ``WindowDataset`` (PNG with its default 2 decoding threads and with 1, JPEG, raw image
+   storage) and by Minari 0.5 used the two ways its
    users read episodes: a ``torch.utils.data.DataLoader`` over the ``MinariDataset`` (shuffled episodes, 8 per
    batch, every window of a batch yielded in shuffled order), and ``iterate_episodes()`` into memory followed by
    every window in a global shuffled order. All readers run in turns within each repeat and yield the same windows.
 3. Memory: peak RSS of a full reader pass over a dataset and over one 10x larger, each in a fresh subprocess.
+4. Storage (``--sections storage``, not run by default): disk size per step of the same episodes of a few envs in
+   each image format, and gea's window loading rate on PNG and raw frames.
 
 Next to the Markdown report, ``data.json`` records every run and the work of each side (env steps, windows).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import multiprocessing
 import os
 import statistics
@@ -49,6 +53,8 @@ CONTEXT = 3
 MINARI_BATCH = 8
 """Episodes per ``DataLoader`` batch on the Minari loader side (the windows of a batch are shuffled together;
 gea's reader shuffles the windows of 2 row groups of ~500 steps, about 6 BossLevel episodes)."""
+STORAGE_ENVS = ("babyai:BossLevel", "metaworld:reach-v3", "procgen:coinrun")
+"""Envs whose 64 px frames the storage section writes in each image format: flat 2D, rendered 3D, a 2D game."""
 COLLECTION = {
     "babyai": ("BabyAI bot (BossLevel, GoToObjMaze)", ["babyai:BossLevel", "babyai:GoToObjMaze"]),
     "metaworld": ("Meta-World scripted (reach, drawer-open)", ["metaworld:reach-v3", "metaworld:drawer-open-v3"]),
@@ -128,9 +134,9 @@ def write_dataset(root: Path, episodes: list[Episode], image_format: str = "png"
 
 
 # ------------------------------------------------------------------------------------------------ readers
-def gea_windows(root: Path, seed: int) -> Iterator[dict[str, Any]]:
-    """One pass of ``WindowDataset`` (its default block shuffle)."""
-    return iter(WindowDataset(root, context=CONTEXT, loop=False, seed=seed))
+def gea_windows(root: Path, seed: int, **options: Any) -> Iterator[dict[str, Any]]:
+    """One pass of ``WindowDataset`` (its default block shuffle; ``options``: other reader settings)."""
+    return iter(WindowDataset(root, context=CONTEXT, loop=False, seed=seed, **options))
 
 
 class EpisodeWindows:
@@ -196,11 +202,17 @@ def minari_memory_windows(dataset_id: str, seed: int) -> Iterator[dict[str, Any]
     yield from _shuffled_windows(episodes, np.random.default_rng(seed))
 
 
-def timed_pass(windows: Callable[[], Iterator[dict[str, Any]]]) -> tuple[float, list[tuple[int, int]]]:
-    """Seconds of one full pass (opening the dataset included) and the (episode, step) key of every window."""
-    start = time.perf_counter()
+def timed_pass(windows: Callable[[], Iterator[dict[str, Any]]]) -> tuple[float, float, list[tuple[int, int]]]:
+    """Wall-clock and CPU seconds (this process, all its threads) of one full pass (opening the dataset included),
+    and the (episode, step) key of every window.
+
+    Every pass starts after a full garbage collection, so none pays for a collection of what earlier passes (of
+    any side) left behind: a full collection of this process takes ~0.1 s, as long as a whole raw-image pass.
+    """
+    gc.collect()
+    start, cpu = time.perf_counter(), time.process_time()
     keys = [(int(window["episode_index"]), int(window["step"])) for window in windows()]
-    return time.perf_counter() - start, keys
+    return time.perf_counter() - start, time.process_time() - cpu, keys
 
 
 def loading_section(root: Path, collected: list[Episode], repeats: int, record: dict[str, Any]) -> list[str]:
@@ -209,7 +221,14 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
     datasets = {fmt: write_dataset(root / fmt, collected, fmt) for fmt in ("png", "jpeg", "raw")}
     export_minari(datasets["png"], minari_id)  # HDF5; Minari 0.5 stores image spaces as JPEG
     sides: dict[str, tuple[str, Callable[[int], Iterator[dict[str, Any]]]]] = {
-        "gea-png": ("gea `WindowDataset`, PNG images (the default)", lambda s: gea_windows(datasets["png"], s)),
+        "gea-png": (
+            "gea `WindowDataset`, PNG images (the default; 2 decoding threads)",
+            lambda s: gea_windows(datasets["png"], s),
+        ),
+        "gea-png-1": (
+            "gea `WindowDataset`, PNG images, one decoding thread (`decode_threads=1`)",
+            lambda s: gea_windows(datasets["png"], s, decode_threads=1),
+        ),
         "gea-jpeg": ("gea `WindowDataset`, JPEG images", lambda s: gea_windows(datasets["jpeg"], s)),
         "gea-raw": ("gea `WindowDataset`, raw images (`image_format=raw`)", lambda s: gea_windows(datasets["raw"], s)),
         "minari-loader": (
@@ -222,14 +241,16 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
         ),
     }
     seconds: dict[str, list[float]] = {name: [] for name in sides}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in sides}
     windows: dict[str, list[int]] = {name: [] for name in sides}
     keys: dict[str, list[tuple[int, int]]] = {}
     for _, make in sides.values():
         timed_pass(lambda make=make: make(0))  # warm the page cache and imports
     for repeat in range(repeats):
         for name in side_order(list(sides), repeat):
-            elapsed, seen = timed_pass(lambda name=name, repeat=repeat: sides[name][1](repeat))
+            elapsed, cpu, seen = timed_pass(lambda name=name, repeat=repeat: sides[name][1](repeat))
             seconds[name].append(elapsed)
+            cpu_seconds[name].append(cpu)
             windows[name].append(len(seen))
             keys[name] = sorted(seen)
     same_windows = all(keys[name] == keys["gea-png"] for name in sides)
@@ -237,6 +258,8 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
     best_minari = max(("minari-loader", "minari-memory"), key=lambda name: statistics.median(rates[name]))
     # The baseline of each repeat is the faster of Minari's two readers in that repeat.
     best_rates = [max(pair) for pair in zip(rates["minari-loader"], rates["minari-memory"], strict=True)]
+    cpu_rates = {name: [n / s for n, s in zip(windows[name], cpu_seconds[name], strict=True)] for name in sides}
+    best_cpu = [max(pair) for pair in zip(cpu_rates["minari-loader"], cpu_rates["minari-memory"], strict=True)]
     lines = [
         "",
         "## Window loading: gea `WindowDataset` vs Minari's readers (context 3, decoded images, actions, mask)",
@@ -247,14 +270,23 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
         "one untimed pass each. Every reader yields every window exactly once per pass (checked: same (episode, step)",
         f"keys on every side: {'yes' if same_windows else 'NO'}). Minari's windows are the cheapest possible: views",
         "into each episode's arrays padded once. Minari 0.5 stores any uint8 image space as JPEG in its files (lossy)",
-        "and decodes it when an episode is read; gea's PNG and raw formats are lossless.",
+        "and decodes it when an episode is read; gea's PNG and raw formats are lossless. gea decodes each frame once",
+        "per block of row groups (on 2 threads by default; Minari's readers decode in the calling thread, as does the",
+        "`decode_threads=1` row) and copies every window's arrays out of it; raw frames need no decoding.",
+        "The CPU-time column divides windows by the CPU seconds the process used in the pass (all its threads):",
+        "other jobs on the shared cores stretch wall-clock passes (a short pass more, in relative terms, when one",
+        "preemption lands in it), not CPU time; wall-clock is what a user waits for. Every pass starts after a full",
+        "garbage collection (`gc.collect()`), so no pass pays for the garbage of earlier ones.",
         "",
-        "| reader | windows/s, median (min-max) | vs the faster Minari reader of each repeat |",
-        "|---|---:|---:|",
+        "| reader | windows/s, median (min-max) | vs the faster Minari reader of each repeat | same, by CPU time |",
+        "|---|---:|---:|---:|",
     ]
     for name, (label, _) in sides.items():
-        ratio = paired_ratios(rates[name], best_rates)
-        lines.append(f"| {label} | {median_spread(rates[name])} | {median_spread(ratio, 2, 'x')} |")
+        ratio, cpu_ratio = paired_ratios(rates[name], best_rates), paired_ratios(cpu_rates[name], best_cpu)
+        lines.append(
+            f"| {label} | {median_spread(rates[name])} | {median_spread(ratio, 2, 'x')} "
+            f"| {median_spread(cpu_ratio, 2, 'x')} |"
+        )
     sizes = {name: sum(f.stat().st_size for f in path.rglob("*.parquet")) for name, path in datasets.items()}
     minari_bytes = sum(f.stat().st_size for f in (root / "minari").rglob("*.hdf5"))
     lines += [
@@ -269,13 +301,61 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
         "episodes": episodes,
         "windows": windows,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "windows_per_s": rates,
         "same_windows": same_windows,
         "best_minari": best_minari,
         "ratio_vs_best_minari": {name: paired_ratios(rates[name], best_rates) for name in sides},
+        "cpu_ratio_vs_best_minari": {name: paired_ratios(cpu_rates[name], best_cpu) for name in sides},
         "bytes": {**sizes, "minari": minari_bytes},
     }
     print("\n".join(lines), flush=True)
+    return lines
+
+
+def storage_section(root: Path, env_ids: list[str], episodes: int, repeats: int, record: dict[str, Any]) -> list[str]:
+    """Disk size of the same 64 px episodes stored as PNG, JPEG and raw frames, and gea's window loading rate on
+    each (one pass per run, formats in turns), per env."""
+    lines = [
+        "",
+        "## Image storage formats: disk size and gea's loading rate (64 px frames)",
+        "",
+        f"The same {episodes} expert episodes per env written in each format (Parquet, Snappy, row groups of ~500",
+        f"steps); windows/s: one `WindowDataset` pass (context {CONTEXT}), median (min-max) of {repeats} runs, formats",
+        "in turns. PNG compresses each frame alone; Snappy also finds the repeats between the consecutive raw frames",
+        "of a row group (it looks back 64 KiB, about five 64 px frames).",
+        "",
+        "| env | steps | PNG KiB/step | JPEG KiB/step | raw KiB/step | raw / PNG | PNG windows/s | raw windows/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    formats = ("png", "jpeg", "raw")
+    for env_id in env_ids:
+        collected = collect_episodes(env_id, episodes)
+        steps = sum(episode.length for episode in collected)
+        folder = root / "storage" / env_id.replace(":", "_")
+        datasets = {fmt: write_dataset(folder / fmt, collected, fmt) for fmt in formats}
+        kib = {
+            fmt: sum(f.stat().st_size for f in (path / "data").rglob("*.parquet")) / 1024 / steps
+            for fmt, path in datasets.items()
+        }
+        rates: dict[str, list[float]] = {"png": [], "raw": []}
+        windows: dict[str, list[int]] = {"png": [], "raw": []}
+        for repeat in range(repeats):
+            for fmt in side_order(list(rates), repeat):
+                elapsed, _, keys = timed_pass(lambda path=datasets[fmt], repeat=repeat: gea_windows(path, repeat))
+                rates[fmt].append(len(keys) / elapsed)
+                windows[fmt].append(len(keys))
+        record.setdefault("storage", {})[env_id] = {
+            "steps": steps,
+            "kib_per_step": kib,
+            "windows": windows,
+            "windows_per_s": rates,
+        }
+        lines.append(
+            f"| {env_id} | {steps:,} | {kib['png']:.2f} | {kib['jpeg']:.2f} | {kib['raw']:.2f} "
+            f"| {kib['raw'] / kib['png']:.2f} | {median_spread(rates['png'])} | {median_spread(rates['raw'])} |"
+        )
+        print(lines[-1], flush=True)
     return lines
 
 
@@ -330,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=0, help="repeats per comparison (default 5, --quick 2)")
     parser.add_argument("--collect-episodes", type=int, default=0, help="episodes per env and run in collection")
     parser.add_argument("--episodes", type=int, default=0, help="BossLevel episodes to load (default 40)")
+    parser.add_argument("--storage-envs", default=",".join(STORAGE_ENVS), help="envs of the storage section")
+    parser.add_argument("--storage-episodes", type=int, default=0, help="episodes per env in storage (default 10)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/data.md"))
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
@@ -358,6 +440,10 @@ def main(argv: list[str] | None = None) -> None:
             lines += loading_section(root, collected, repeats, record)
         if "memory" in sections:
             lines += memory_section(root, collected, record)
+        if "storage" in sections:
+            storage_envs = list(filter(None, args.storage_envs.split(",")))
+            storage_episodes = args.storage_episodes or (2 if args.quick else 10)
+            lines += storage_section(root, storage_envs, storage_episodes, repeats, record)
     record["load_average_end"] = load_average()
     lines += ["", f"Load average at the end: {record['load_average_end']}", ""]
     sidecar = write_results(args.out, "\n".join(lines), record)

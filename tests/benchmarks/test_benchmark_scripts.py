@@ -35,8 +35,9 @@ def run_script(name: str, output: Path, *arguments: str) -> dict[str, Any]:
 def test_data_collection_and_window_loading(tmp_path: Path) -> None:
     out = tmp_path / "data.md"
     record = run_script(
-        "data", out, "--sections", "collection,loading", "--collection", "babyai", "--collect-episodes", "1",
-        "--episodes", "3", "--repeats", "2", "--out", str(out),
+        "data", out, "--sections", "collection,loading,storage", "--collection", "babyai", "--collect-episodes", "1",
+        "--episodes", "3", "--repeats", "2", "--storage-envs", "babyai:BossLevel", "--storage-episodes", "1",
+        "--out", str(out),
     )  # fmt: skip
     (collection,) = record["collection"].values()
     assert collection["steps"]["1"] == collection["steps"]["2"] and len(collection["speedup"]) == 2
@@ -44,9 +45,13 @@ def test_data_collection_and_window_loading(tmp_path: Path) -> None:
     loading = record["loading"]
     assert loading["same_windows"]
     counts = {side: set(windows) for side, windows in loading["windows"].items()}
-    assert set(counts) == {"gea-png", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
+    assert set(counts) == {"gea-png", "gea-png-1", "gea-jpeg", "gea-raw", "minari-loader", "minari-memory"}
     assert len({count for windows in counts.values() for count in windows}) == 1  # every side, every repeat
+    assert all(len(loading["cpu_seconds"][side]) == 2 for side in counts)
     assert "load average" in out.read_text()
+    (storage,) = record["storage"].values()
+    assert set(storage["kib_per_step"]) == {"png", "jpeg", "raw"} and min(storage["kib_per_step"].values()) > 0
+    assert storage["windows"]["png"] == storage["windows"]["raw"] == [storage["steps"]] * 2  # every step, each run
 
 
 def test_ppo_runs_the_same_env_steps_on_both_sides(tmp_path: Path) -> None:

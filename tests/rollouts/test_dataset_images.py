@@ -1,7 +1,8 @@
-"""Image storage formats: round trips, the raw format's one-view decoding of a column, and the reader on each format."""
+"""Image storage formats: round trips, decoding a column into a block's rows, and the reader on each format."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from gea.errors import ConfigError
 from gea.rollouts.dataset import DatasetMeta, DatasetWriter, EpisodeBuilder, WindowDataset, action_document
-from gea.rollouts.dataset.images import decode_image, decode_images, encode_image
+from gea.rollouts.dataset.images import decode_image, decode_images_into, encode_image
 from gea.rollouts.dataset.lerobot_io import export_lerobot, import_lerobot
 from gea.rollouts.dataset.scan import iter_episodes
 from gea.spec import DiscreteActions
@@ -35,25 +36,32 @@ def test_lossy_formats_keep_the_shape(image_format: str) -> None:
 
 
 @pytest.mark.parametrize("image_format", ["png", "jpeg", "raw"])
-def test_a_column_decodes_like_its_frames(image_format: str) -> None:
-    encoded = [encode_image(frame, image_format) for frame in _frames(5)]
-    column = pa.chunked_array([encoded[:2], encoded[2:]], type=pa.binary())
-    np.testing.assert_array_equal(decode_images(column), np.stack([decode_image(data) for data in encoded]))
+@pytest.mark.parametrize("threads", [None, 2])
+def test_a_column_decodes_into_its_rows_like_its_frames(image_format: str, threads: int | None) -> None:
+    encoded = [encode_image(frame, image_format) for frame in _frames(70)]
+    column = pa.chunked_array([encoded[:20], encoded[20:]], type=pa.binary())
+    positions = np.arange(70) * 2 + 1  # every other row, as a block lays frames out between padding rows
+    out = np.full((141, 8, 8, 3), 7, np.uint8)
+    with ThreadPoolExecutor(threads or 1) as pool:
+        decode_images_into(column, out, positions, pool if threads else None, threads or 1)
+    np.testing.assert_array_equal(out[positions], np.stack([decode_image(data) for data in encoded]))
+    assert (out[::2] == 7).all()  # the rows between are left as they were
 
 
-def test_raw_column_is_a_view_and_slices_of_arrow_arrays_decode() -> None:
+def test_slices_of_arrow_arrays_of_raw_frames_decode() -> None:
     frames = _frames(6)
     column = pa.array([encode_image(frame, "raw") for frame in frames], type=pa.binary())
-    decoded = decode_images(column)
-    assert not decoded.flags.writeable  # read straight from the column's buffer
-    np.testing.assert_array_equal(decode_images(column.slice(2, 3)), frames[2:5])
+    out = np.zeros((3, 8, 8, 3), np.uint8)
+    decode_images_into(column.slice(2, 3), out, np.arange(3))
+    np.testing.assert_array_equal(out, frames[2:5])
 
 
-def test_raw_frames_of_different_shapes_decode_one_by_one() -> None:
+@pytest.mark.parametrize("image_format", ["png", "raw"])
+def test_frames_of_another_shape_are_refused(image_format: str) -> None:
     frames = [_frames(1, 8)[0], _frames(1, 16)[0]]
-    column = pa.array([encode_image(frame, "raw") for frame in frames], type=pa.binary())
-    with pytest.raises(ValueError):  # frames of two shapes cannot form one array
-        decode_images(column)
+    column = pa.array([encode_image(frame, image_format) for frame in frames], type=pa.binary())
+    with pytest.raises(ValueError, match="must share a shape"):
+        decode_images_into(column, np.zeros((2, 8, 8, 3), np.uint8), np.arange(2))
     assert [decode_image(data).shape for data in column.to_pylist()] == [(8, 8, 3), (16, 16, 3)]
 
 

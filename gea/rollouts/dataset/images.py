@@ -1,13 +1,16 @@
 """Encode observation images to bytes for the ``image`` column, and decode them back.
 
 Formats: ``png`` (lossless, the default), ``jpeg`` and ``webp`` (lossy, smaller), and ``raw``: the uint8 array
-in NumPy's ``.npy`` format (lossless, about 12 KiB per 64 px frame, no codec): a block of same-shaped raw frames
-is decoded by one array view, with no per-frame decoding.
+in NumPy's ``.npy`` format (lossless, about 12 KiB per 64 px frame, no codec): a column of same-shaped raw frames
+is read as one array view of its buffer, with no per-frame decoding.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+from collections.abc import Sequence
+from concurrent.futures import Executor
 
 import numpy as np
 import pyarrow as pa
@@ -49,17 +52,57 @@ def decode_image(data: bytes) -> np.ndarray:
         return np.asarray(picture if picture.mode == "RGB" else picture.convert("RGB"), dtype=np.uint8)
 
 
-def decode_images(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Decode a column of encoded images (no nulls) into an N x H x W x 3 uint8 array.
+def decode_images_into(
+    column: pa.Array | pa.ChunkedArray,
+    out: np.ndarray,
+    positions: np.ndarray,
+    threads: Executor | None = None,
+    parts: int = 1,
+) -> None:
+    """Decode a column of encoded images (no nulls) into ``out[positions]`` (row i of the column into
+    ``out[positions[i]]``), each frame decoded once.
 
-    Raw frames of one shape are read straight from the column's buffer (a read-only view, no copy); other
-    formats are decoded frame by frame.
+    Raw frames are copied straight from each chunk's buffer; other formats are decoded frame by frame, in
+    ``parts`` runs on ``threads`` when given (Pillow's codecs release the GIL while they decode). A frame whose
+    shape differs from ``out``'s raises ``ValueError``.
     """
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    raw = _raw_frames(array)
-    if raw is not None:
-        return raw
-    return np.stack([decode_image(data) for data in array.to_pylist()])
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    pending: list[tuple[list[bytes], np.ndarray]] = []
+    start = 0
+    for chunk in chunks:
+        where = positions[start : start + len(chunk)]
+        start += len(chunk)
+        raw = _raw_frames(chunk)
+        if raw is not None:
+            _check_frame_shape(raw.shape[1:], out.shape[1:])
+            out[where] = raw
+        elif len(chunk):
+            pending.append((chunk.to_pylist(), where))
+    encoded = [data for values, _ in pending for data in values]
+    targets = np.concatenate([where for _, where in pending]) if pending else positions[:0]
+    parts = min(parts, len(encoded) // 32 + 1)  # a few dozen frames per run, or threads cost more than they save
+    if parts <= 1 or threads is None:
+        _decode_into(encoded, out, targets)
+        return
+    bounds = np.linspace(0, len(encoded), parts + 1).astype(int)
+    futures = [threads.submit(_decode_into, encoded[a:b], out, targets[a:b]) for a, b in itertools.pairwise(bounds)]
+    for future in futures:
+        future.result()
+
+
+def _decode_into(encoded: Sequence[bytes], out: np.ndarray, targets: np.ndarray) -> None:
+    for data, target in zip(encoded, targets, strict=True):
+        frame = decode_image(data)
+        _check_frame_shape(frame.shape, out.shape[1:])
+        out[target] = frame
+
+
+def _check_frame_shape(shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+    if tuple(shape) != tuple(expected):
+        raise ValueError(
+            f"frames of one embodiment must share a shape to be cut into windows: found {tuple(shape)} and "
+            f"{tuple(expected)} (read with decode_images=False to get each frame's bytes)"
+        )
 
 
 def _raw_frames(array: pa.Array) -> np.ndarray | None:

@@ -172,10 +172,18 @@ def open_shard(path: Path, root: Path) -> pq.ParquetFile:
 
 
 def read_row_group(
-    parquet: pq.ParquetFile, path: Path, root: Path, group: int, columns: Sequence[str] | None = None
+    parquet: pq.ParquetFile,
+    path: Path,
+    root: Path,
+    group: int,
+    columns: Sequence[str] | None = None,
+    use_threads: bool = True,
 ) -> pa.Table:
-    """Row group ``group`` of an opened shard; a page that fails its checksum or decoding raises ``DatasetError``."""
+    """Row group ``group`` of an opened shard; a page that fails its checksum or decoding raises ``DatasetError``.
+
+    ``use_threads``: decode its columns on Arrow's thread pool (False: in the calling thread).
+    """
     try:
-        return parquet.read_row_group(group, columns=list(columns) if columns else None)
+        return parquet.read_row_group(group, columns=list(columns) if columns else None, use_threads=use_threads)
     except (OSError, pa.ArrowException) as error:
         raise damaged(root, [f"{path}: row group {group} is unreadable ({error})"]) from error

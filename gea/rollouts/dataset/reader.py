@@ -2,15 +2,17 @@
 
 Memory is bounded by the block size, not the dataset size: the reader keeps 8 bytes of numbers per row
 group (never a frame index, never a Python object per row group), reads ``block_row_groups`` row groups
-at a time, decodes their images once, and yields that block's windows in a seeded random order (a
-bounded shuffle); while a block's windows are yielded, a background thread reads and decodes the next block (at
-most two blocks in memory). ``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
+at a time, decodes each of their frames once, and yields that block's windows in a seeded random order (a
+bounded shuffle). Compressed images are decoded on ``decode_threads``; with ``prefetch=True`` a background thread
+also reads the next block while this one's windows are cut (at most two blocks in memory).
+``benchmarks/results/data_scale.md`` measures it on 10M steps and 2.2M episodes.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,20 +66,25 @@ class _Stream:
         units: _Units,
         seed: int,
         shard: tuple[int, int],
+        context: int,
         block_row_groups: int,
         decode_images: bool,
+        decode_threads: int,
+        prefetch: bool,
         loop: bool,
     ) -> None:
         self.key, self.embodiment, self.action_kind = key, embodiment, action_kind
         self.units, self.seed, self.block_row_groups = units, seed, block_row_groups
         self.rank, self.world = shard
-        self.decode_images, self.loop = decode_images, loop
+        self.context, self.decode_images, self.decode_threads = context, decode_images, decode_threads
+        self.prefetch, self.loop = prefetch, loop
         self.position = [0, 0, 0]  # epoch, block, offset within block
         self._block: Block | None = None
         self._order: np.ndarray = np.zeros(0, np.int64)
         self._loaded: tuple[int, int] | None = None
         self._epoch_units: tuple[int, np.ndarray, bool] | None = None
         self._prefetcher: ThreadPoolExecutor | None = None
+        self._decoders: ThreadPoolExecutor | None = None
         self._ahead: tuple[tuple[int, int], Future[tuple[Block, np.ndarray] | None]] | None = None
 
     def _my_units(self, epoch: int) -> tuple[np.ndarray, bool]:
@@ -98,31 +105,39 @@ class _Stream:
         chosen = units[block * self.block_row_groups : (block + 1) * self.block_row_groups]
         if not len(chosen):
             return None
-        tables = []
+        tables, shards = [], {}
         for unit in chosen:
             path = self.units.path(unit)
-            shard = open_shard(path, self.units.root)
-            table = read_row_group(shard, path, self.units.root, int(self.units.row_group[unit]), WINDOW_COLUMNS)
-            tables.append(table.filter(pc.equal(table["embodiment"], self.embodiment)))
-        loaded = Block(pa.concat_tables(tables), self.action_kind, self.decode_images)
+            if path not in shards:  # a block's row groups mostly share a shard: open it once
+                shards[path] = open_shard(path, self.units.root)
+            group = int(self.units.row_group[unit])
+            # In this thread: one column (the images) dominates, so Arrow's pool would mostly add handoffs.
+            table = read_row_group(shards[path], path, self.units.root, group, WINDOW_COLUMNS, use_threads=False)
+            mine = pc.equal(table["embodiment"], self.embodiment)
+            whole = mine.null_count == 0 and pc.all(mine).as_py()  # the common case: no copy of the row group
+            tables.append(table if whole else table.filter(mine))
+        if self.decode_images and self.decode_threads > 1 and self._decoders is None:
+            self._decoders = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="gea-image-decoder")
+        loaded = Block(tables, self.action_kind, self.context, self.decode_images, self._decoders, self.decode_threads)
         rows = np.random.default_rng([self.seed, epoch, block]).permutation(len(loaded))
         return loaded, rows[rows % self.world == self.rank] if split_windows else rows
 
     def _load(self, epoch: int, block: int) -> bool:
-        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block) and start reading the
-        next one on a background thread: Parquet decoding and image decoding release the GIL, so the next block
-        is read while this one's windows are cut."""
+        """Make block ``block`` of ``epoch`` current (False if the epoch has no such block); with ``prefetch``,
+        start reading the next one on a background thread (file reads and image decoding release the GIL)."""
         ahead, self._ahead = self._ahead, None
         result = ahead[1].result() if ahead is not None and ahead[0] == (epoch, block) else self._read(epoch, block)
         if result is None:
             return False
         (self._block, self._order), self._loaded = result, (epoch, block)
+        if not self.prefetch:
+            return True
         if self._prefetcher is None:
             self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gea-window-reader")
         self._ahead = ((epoch, block + 1), self._prefetcher.submit(self._read, epoch, block + 1))
         return True
 
-    def next(self, context: int) -> dict[str, Any] | None:
+    def next(self) -> dict[str, Any] | None:
         """The next window, or None when the stream is finished (only when not looping)."""
         while True:
             epoch, block, offset = self.position
@@ -134,7 +149,7 @@ class _Stream:
             if offset < len(self._order):
                 self.position[2] += 1
                 assert self._block is not None
-                return self._block.window(int(self._order[offset]), context)
+                return self._block.window(int(self._order[offset]))
             self.position = [epoch, block + 1, 0]
 
 
@@ -209,6 +224,12 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
     of ``seed``; ``state_dict``/``load_state_dict`` resume exactly where iteration stopped (in-process
     iteration; with DataLoader workers, each worker restarts from the saved state of the main copy).
     ``loop=False`` makes one pass; otherwise streams repeat with a new order each epoch.
+
+    Speed: each frame is decoded (or, for ``image_format=raw``, copied) once per block, however many windows show
+    it. ``decode_threads`` decode a block's PNG/JPEG/WebP frames in parallel (default: 2, or 1 inside each of
+    several DataLoader workers); raw frames need no decoding. ``prefetch=True`` reads the next block on a
+    background thread while the current one is served: worth it when reads wait on slow storage; on busy CPUs the
+    two threads contend for the GIL (a pass got slower in our runs on 2 shared cores), so it is off by default.
     """
 
     def __init__(
@@ -222,11 +243,16 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         block_row_groups: int = 2,
         decode_images: bool = True,
         loop: bool = True,
+        decode_threads: int | None = None,
+        prefetch: bool = False,
     ) -> None:
         if context < 1:
             raise ConfigError(f"context must be >= 1, got {context}")
+        if decode_threads is not None and decode_threads < 1:
+            raise ConfigError(f"decode_threads must be >= 1 (or None for the default), got {decode_threads}")
         self.context, self.seed, self.loop = context, seed, loop
-        self.block_row_groups, self.decode_images = block_row_groups, decode_images
+        self.block_row_groups, self.decode_images, self.decode_threads = block_row_groups, decode_images, decode_threads
+        self.prefetch = prefetch
         self.rank, self.world_size = _default_shard(rank, world_size)
         self._sources: list[tuple[str, str, str, _Units, float]] = []
         for number, (path, weight) in enumerate(_as_weighted_paths(datasets).items()):
@@ -255,6 +281,13 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
         total = sum(source[4] for source in self._sources)
         return {source[0]: source[4] / total for source in self._sources}
 
+    def _decode_threads(self, workers: int) -> int:
+        """Threads that decode a block's compressed images: ``decode_threads``, else up to 2 (fewer in each of
+        several DataLoader workers, which already decode in parallel)."""
+        if self.decode_threads is not None:
+            return self.decode_threads
+        return max(1, min(2, (os.cpu_count() or 1) // workers))
+
     def _start(self) -> None:
         worker = get_worker_info()
         workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
@@ -267,8 +300,11 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
                 units,
                 self.seed + 1_000_003 * i,
                 shard,
+                self.context,
                 self.block_row_groups,
                 self.decode_images,
+                self._decode_threads(workers),
+                self.prefetch,
                 self.loop,
             )
             for i, (key, embodiment, kind, units, _) in enumerate(self._sources)
@@ -290,7 +326,7 @@ class WindowDataset(IterableDataset[dict[str, Any]]):
             # One uniform draw picks a live stream with probability proportional to its weight.
             draw = self._mixer.random() * cumulative[-1]
             choice = alive[min(bisect.bisect_right(cumulative, draw), len(alive) - 1)]
-            sample = self._streams[choice].next(self.context)
+            sample = self._streams[choice].next()
             if sample is None:
                 alive.remove(choice)
                 cumulative = list(itertools.accumulate(weights[index] for index in alive))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from gea.rollouts.dataset.images import decode_image
-from gea.rollouts.dataset.images import decode_images as decode_image_column
+from gea.rollouts.dataset.images import decode_image, decode_images_into
 
 WINDOW_COLUMNS: tuple[str, ...] = (
     "episode_index",
@@ -25,77 +26,95 @@ WINDOW_COLUMNS: tuple[str, ...] = (
 
 
 class Block:
-    """Rows of whole episodes held in memory (images decoded once), from which windows are cut."""
+    """Rows of whole episodes held in memory, from which windows are cut.
 
-    def __init__(self, table: pa.Table, action_kind: str, decode_images: bool = True) -> None:
-        self.action_kind = action_kind
+    Every column is laid out with ``context - 1`` padding rows before each episode (black frames, zero proprio,
+    padding actions, ``mask`` False), so the window ending at any row is one contiguous slice of each column:
+    cutting a window costs a few slice copies, whatever its padding. Images are decoded once per frame, straight
+    into that layout (raw frames: one copy out of Parquet's buffers), however many windows show the frame.
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[pa.Table],
+        action_kind: str,
+        context: int,
+        decode_images: bool = True,
+        threads: Executor | None = None,
+        parts: int = 1,
+    ) -> None:
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        self.context = context
         self.episode_index = table["episode_index"].to_numpy()
         self.step = table["step"].to_numpy()
         self.embodiment = table["embodiment"].to_pylist()
         self.task = table["task"].to_pylist()
         self.instruction = table["instruction"].to_pylist()
+        # Rows of one episode are contiguous and ordered by step: each step 0 opens an episode and its padding.
+        episodes = np.cumsum(self.step == 0)
+        self.end = np.arange(len(self.step)) + (context - 1) * episodes  # where each row sits in the padded layout
+        self._rows = len(self.step) + (context - 1) * (int(episodes[-1]) if len(episodes) else 0)
+        self.mask = self._padded(np.ones(len(self.step), bool), False)
         encoded = table["image"]
-        self.has_images = len(encoded) > 0 and encoded[0].is_valid
-        if self.has_images and decode_images:
-            self.images: np.ndarray | list[Any] = decode_image_column(encoded)
-        else:
-            self.images = encoded.to_pylist()
-        proprio = table["proprio"].to_pylist()
-        self.proprio = None if not proprio or proprio[0] is None else np.asarray(proprio, np.float32)
+        has_images = len(encoded) > 0 and encoded[0].is_valid
+        self.images: np.ndarray | None = None
+        if has_images and decode_images:
+            shape = decode_image(encoded[0].as_py()).shape  # every frame of the block must have it
+            self.images = np.zeros((self._rows, *shape), np.uint8)
+            decode_images_into(encoded, self.images, self.end, threads, parts)
+        elif has_images:
+            self.images = self._padded(_objects(encoded.to_pylist()), None)
+        proprio = table["proprio"]
+        self.proprio = None
+        if len(proprio) and proprio[0].is_valid:
+            self.proprio = self._padded(np.asarray(proprio.to_pylist(), np.float32), 0.0)
         if action_kind == "continuous":
-            self.actions: Any = np.asarray(table["action"].to_pylist(), np.float32)
+            self.actions = self._padded(np.asarray(table["action"].to_pylist(), np.float32), 0.0)
         elif action_kind == "discrete":
-            self.actions = table["action_index"].to_numpy().astype(np.int64)
+            self.actions = self._padded(table["action_index"].to_numpy().astype(np.int64), -1)
         else:
-            self.actions = table["action_text"].to_pylist()
-        self.action_text = table["action_text"].to_pylist()
-        # First row of each row's episode: rows of one episode are contiguous and ordered by step.
-        self.episode_start = np.arange(len(self.step)) - self.step.astype(np.int64)
+            self.actions = self._padded(_objects(table["action_text"].to_pylist()), "")
+        self.action_text = self._padded(_objects([text or "" for text in table["action_text"].to_pylist()]), "")
 
     def __len__(self) -> int:
         return len(self.step)
 
-    def window(self, row: int, context: int) -> dict[str, Any]:
+    def _padded(self, values: np.ndarray, fill: Any) -> np.ndarray:
+        """``values`` (one entry per row) in the padded layout, ``fill`` in the padding rows."""
+        padded = np.full((self._rows, *values.shape[1:]), fill, values.dtype)
+        padded[self.end] = values
+        return padded
+
+    def window(self, row: int) -> dict[str, Any]:
         """The window ending at ``row``: ``context`` steps, padded (``mask`` False) before the episode start."""
-        first = max(int(self.episode_start[row]), row - context + 1)
-        pad = context - (row + 1 - first)
-        span = slice(first, row + 1)
+        end = int(self.end[row])
+        span = slice(end + 1 - self.context, end + 1)
         sample: dict[str, Any] = {
             "embodiment": self.embodiment[row],
             "task": self.task[row],
             "instruction": self.instruction[row],
             "episode_index": int(self.episode_index[row]),
             "step": int(self.step[row]),
-            "mask": np.arange(context) >= pad,
-            "action_text": [""] * pad + [text or "" for text in self.action_text[span]],
+            "mask": self.mask[span].copy(),
+            "action_text": self.action_text[span].tolist(),
         }
-        sample["images"] = self._images(span, pad)
-        sample["proprio"] = None if self.proprio is None else _pad(self.proprio[span], pad, 0.0)
-        if self.action_kind == "continuous":
-            sample["actions"] = _pad(self.actions[span], pad, 0.0)
-        elif self.action_kind == "discrete":
-            sample["actions"] = _pad(self.actions[span], pad, -1)
-        else:
-            sample["actions"] = [""] * pad + self.actions[span]
+        sample["images"] = None if self.images is None else _cut(self.images, span)
+        sample["proprio"] = None if self.proprio is None else self.proprio[span].copy()
+        sample["actions"] = _cut(self.actions, span)
         sample["target_action"] = sample["actions"][-1]
         return sample
 
-    def _images(self, span: slice, pad: int) -> Any:
-        if not self.has_images:
-            return None
-        if isinstance(self.images, np.ndarray):
-            return _pad(self.images[span], pad, 0)
-        return [None] * pad + self.images[span]
+
+def _cut(values: np.ndarray, span: slice) -> Any:
+    """A window's own copy of ``values[span]``: an array, or a list for objects (text, encoded images)."""
+    return values[span].tolist() if values.dtype == object else values[span].copy()
 
 
-def _pad(values: np.ndarray, pad: int, fill: float) -> np.ndarray:
-    """A new array: ``pad`` entries of ``fill`` along the first axis, then ``values`` (a view into the block)."""
-    if pad == 0:
-        return values.copy()
-    padded = np.empty((pad + len(values), *values.shape[1:]), dtype=values.dtype)
-    padded[:pad] = fill
-    padded[pad:] = values
-    return padded
+def _objects(values: list[Any]) -> np.ndarray:
+    """A 1-D object array of ``values`` (strings, bytes or None), never split into a 2-D array."""
+    array = np.empty(len(values), object)
+    array[:] = values
+    return array
 
 
 def decode_window(sample: dict[str, Any]) -> dict[str, Any]:
