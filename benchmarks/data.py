@@ -222,7 +222,7 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
     export_minari(datasets["png"], minari_id)  # HDF5; Minari 0.5 stores image spaces as JPEG
     sides: dict[str, tuple[str, Callable[[int], Iterator[dict[str, Any]]]]] = {
         "gea-png": (
-            "gea `WindowDataset`, PNG images (the default; 2 decoding threads)",
+            "gea `WindowDataset`, PNG images (2 decoding threads)",
             lambda s: gea_windows(datasets["png"], s),
         ),
         "gea-png-1": (
@@ -230,7 +230,10 @@ def loading_section(root: Path, collected: list[Episode], repeats: int, record: 
             lambda s: gea_windows(datasets["png"], s, decode_threads=1),
         ),
         "gea-jpeg": ("gea `WindowDataset`, JPEG images", lambda s: gea_windows(datasets["jpeg"], s)),
-        "gea-raw": ("gea `WindowDataset`, raw images (`image_format=raw`)", lambda s: gea_windows(datasets["raw"], s)),
+        "gea-raw": (
+            "gea `WindowDataset`, raw images (`image_format=raw`, the default of `gea collect`)",
+            lambda s: gea_windows(datasets["raw"], s),
+        ),
         "minari-loader": (
             "Minari: `DataLoader(minari.load_dataset(id), batch_size=8, shuffle=True)`, each batch's windows shuffled",
             lambda s: minari_loader_windows(minari_id, s),

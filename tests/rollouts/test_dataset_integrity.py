@@ -62,7 +62,8 @@ def _flip_image_byte(path: Path, keep_mtime: bool) -> None:
     status = path.stat()
     chunk = pq.read_metadata(path).row_group(0).column(ROW_SCHEMA.get_field_index("image"))
     data = bytearray(path.read_bytes())
-    data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0xFF
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    data[start + chunk.total_compressed_size // 2] ^= 0xFF  # inside the column chunk (raw frames: dictionary pages)
     path.write_bytes(bytes(data))
     if keep_mtime:
         os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
@@ -214,3 +215,11 @@ def test_tokenizer_fit_on_a_truncated_shard_names_it_and_the_fix(dataset: Path, 
     with pytest.raises(ConfigError) as error:
         load_actions(dataset)
     _assert_names_file_and_fix(str(error.value), shard, dataset)
+
+
+def test_the_image_column_stores_no_statistics(pristine: Path) -> None:
+    """Whole frames as min/max would be copied into every page header and the footer; other columns keep theirs."""
+    metadata = pq.read_metadata(_shard(pristine))
+    columns = metadata.row_group(0)
+    assert not columns.column(ROW_SCHEMA.get_field_index("image")).is_stats_set
+    assert columns.column(ROW_SCHEMA.get_field_index("reward")).is_stats_set

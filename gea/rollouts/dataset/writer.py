@@ -185,7 +185,9 @@ class DatasetWriter:
         schema = ROW_SCHEMA.with_metadata({**ROW_SCHEMA.metadata, SHARD_EPISODES_KEY: json.dumps(rows).encode()})
 
         def write(temporary: Path) -> None:
-            with pq.ParquetWriter(temporary, schema, write_page_checksum=True) as parquet:
+            # no min/max statistics of the image column: whole frames, copied into every page header and the footer
+            statistics = [name for name in schema.names if name != "image"]
+            with pq.ParquetWriter(temporary, schema, write_page_checksum=True, write_statistics=statistics) as parquet:
                 for tables in groups:
                     table = pa.concat_tables(tables).replace_schema_metadata(schema.metadata)
                     parquet.write_table(table, row_group_size=table.num_rows)
