@@ -23,22 +23,20 @@ def _needs_procgen() -> None:
 
 def test_a_missing_expert_is_reported_with_its_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _needs_procgen()
-    tasks = (
-        "[{env: 'procgen:starpilot', episodes: 1, max_steps: 5}, {env: 'procgen:coinrun', episodes: 1, max_steps: 5}]"
-    )
+    tasks = "[{env: 'procgen:bigfish', episodes: 1, max_steps: 5}, {env: 'procgen:coinrun', episodes: 1, max_steps: 5}]"
     args = ["eval", f"suite.tasks={tasks}", "agents=[random,expert]", "videos_per_task=0", f"out_dir={tmp_path}"]
     assert main(args) == 0
     printed = capsys.readouterr()
-    fix = "train one with `gea expert train procgen:starpilot`"
+    fix = "train one with `gea expert train procgen:bigfish`"
     payload = json.loads((tmp_path / "results.json").read_text())
     [entry] = payload["skipped_tasks"]
-    assert entry["env_id"] == "procgen:starpilot" and entry["agent"] == "expert" and fix in entry["reason"]
+    assert entry["env_id"] == "procgen:bigfish" and entry["agent"] == "expert" and fix in entry["reason"]
     assert "procgen:coinrun" in entry["reason"]  # the game of that family that has one
     report = (tmp_path / "report.md").read_text()
     assert fix in report and "n/a" in report
     assert fix in printed.out and "n/a" in printed.out
     assert {(row["env_id"], row["agent"]) for row in payload["tasks"]} == {
-        ("procgen:starpilot", "random"),
+        ("procgen:bigfish", "random"),
         ("procgen:coinrun", "random"),
         ("procgen:coinrun", "expert"),
     }
