@@ -37,14 +37,15 @@ class ConstraintMasks:
     ) -> torch.Tensor:
         """(vocab,) bool mask of the valid next ids (cached); a complete action allows ``complete_id`` alone when
         given (nothing otherwise)."""
+        ids = self.allowed(env_id, allowed_next, prefix)
+        if complete_id is not None and not ids.numel():
+            return self._complete_row(complete_id)
         key = (env_id, tuple(prefix))
         mask = self._rows.get(key)
         if mask is None:
             mask = torch.zeros(self.vocab_size, dtype=torch.bool)
-            mask[self.allowed(env_id, allowed_next, prefix)] = True
+            mask[ids] = True
             self._rows[key] = mask
-        if complete_id is not None and not self.allowed(env_id, allowed_next, prefix).numel():
-            return self._complete_row(complete_id)
         return mask
 
     def _complete_row(self, complete_id: int) -> torch.Tensor:
