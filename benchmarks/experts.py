@@ -6,13 +6,15 @@ Run from the repository root (each step reads what the previous one wrote):
     .venv/bin/python benchmarks/experts.py score --root DIR [--games ID ...]  # score experts made elsewhere
     .venv/bin/python benchmarks/experts.py fp16 [--games ID ...]    # float16 vs float32 weights on the same seeds
     .venv/bin/python benchmarks/experts.py ship [--games ID ...]    # copy the experts into gea/data/experts
+    .venv/bin/python benchmarks/experts.py attempt [--games ID ...] # record runs that do not ship (their scores)
     .venv/bin/python benchmarks/experts.py report                   # write benchmarks/results/experts.md
 
 Games are the entries of the recipe table (``gea/configs/expert_recipes.yaml``); each run uses that game's recipe.
 Trained experts live in the experts folder (``$GEA_EXPERTS_DIR``, else ``~/.cache/gea/experts``); ``train`` resumes
 runs found there. The report reads the shipped experts' ``expert.json`` records: held-out returns of the expert and
 of uniformly random play on the same seeds with 95% bootstrap intervals, normalized scores, steps, wall and CPU
-time, and the load average when training ended.
+time, and the load average when training ended. Games whose run does not ship (not above random) keep that run's
+record in ``benchmarks/results/experts_attempts.json`` (``attempt``), so the report has a row for every game.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from gea.train.experts.record import evaluate_expert, play
 
 FP16_EPISODES = 10
 RESULTS = Path("benchmarks/results/experts.md")
+ATTEMPTS = Path("benchmarks/results/experts_attempts.json")
 
 
 def games(selected: list[str] | None) -> list[str]:
@@ -140,6 +143,21 @@ def ship(env_ids: list[str]) -> None:
         print(f"{env_id}: {source} -> {target}")
 
 
+def attempt(env_ids: list[str]) -> None:
+    """Keep the records (without weights) of trained experts that do not ship, for the report's per-game table."""
+    attempts = json.loads(ATTEMPTS.read_text()) if ATTEMPTS.is_file() else {}
+    for env_id in env_ids:
+        source = expert_folder(env_id)
+        if not (source / RECORD_FILE).is_file():
+            print(f"no expert for {env_id} in {source}", file=sys.stderr)
+            continue
+        record = json.loads((source / RECORD_FILE).read_text())
+        record.pop("net", None)
+        attempts[env_id] = record
+        print(f"{env_id}: recorded the run in {source} as not shipped")
+    atomic_write_json(ATTEMPTS, dict(sorted(attempts.items())), sort_keys=False)
+
+
 def _interval(summary: dict[str, Any]) -> str:
     low, high = summary["ci95"]
     return f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"
@@ -149,40 +167,49 @@ def _normalized(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def rows(records: list[tuple[Path, dict[str, Any]]], family: str) -> list[str]:
-    """Markdown table rows of one game family."""
+def row(record: dict[str, Any], shipped: bool) -> str:
+    """One game's Markdown table row: its run, its held-out scores and whether it ships."""
+    training, evaluation = record["training"], record["evaluation"]
+    expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
+    low, high = difference["ci95"]
+    wall = training.get("train_wall_seconds", 0) / 60
+    cpu = training.get("train_cpu_seconds")
+    load = training.get("machine", {}).get("load_average", [None] * 3)[2]
+    config = record.get("config", {})
+    recipe = f"{record['backend']} {config.get('encoder', 'cnn')} x{record['frame_stack']}"
+    if "converted_from" in record:
+        recipe += " (converted SB3 zip)"
+    return (
+        f"| {record['env_id']} | {recipe} | {training['steps']:,} | {wall:.0f} | "
+        f"{'-' if cpu is None else f'{cpu / 60:.0f}'} | {'-' if load is None else f'{load:.1f}'} | "
+        f"{evaluation['act']} | {len(expert['returns'])} | {_interval(expert)} | {_interval(random)} | "
+        f"{difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | {'yes' if low > 0 else '**no**'} | "
+        f"{_normalized(expert['normalized'])} | {_normalized(random['normalized'])} | "
+        f"{expert['success_rate']:.0%} | {random['success_rate']:.0%} | {'yes' if shipped else '**no**'} |"
+    )
+
+
+def rows(shipped: list[dict[str, Any]], attempts: dict[str, dict[str, Any]], family: str) -> list[str]:
+    """Markdown table rows of one game family: every game of the recipe table and every shipped expert."""
+    by_game = {record["env_id"]: record for record in shipped if record.get("evaluation") is not None}
+    recipe_games = [env_id for env_id in recipe_table()["games"] if env_id.startswith(family + ":")]
+    shipped_games = [env_id for env_id in by_game if env_id.startswith(family + ":")]
     lines = []
-    for _, record in sorted(records, key=lambda item: item[1]["env_id"].lower()):
-        if not record["env_id"].startswith(family + ":"):
-            continue
-        training, evaluation = record["training"], record.get("evaluation")
-        if evaluation is None:
-            continue
-        expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
-        low, high = difference["ci95"]
-        wall = training.get("train_wall_seconds", 0) / 60
-        cpu = training.get("train_cpu_seconds")
-        load = training.get("machine", {}).get("load_average", [None] * 3)[2]
-        config = record.get("config", {})
-        recipe = f"{record['backend']} {config.get('encoder', 'cnn')} x{record['frame_stack']}"
-        if "converted_from" in record:
-            recipe += " (converted SB3 zip)"
-        lines.append(
-            f"| {record['env_id']} | {recipe} | {training['steps']:,} | {wall:.0f} | "
-            f"{'-' if cpu is None else f'{cpu / 60:.0f}'} | {'-' if load is None else f'{load:.1f}'} | "
-            f"{evaluation['act']} | {len(expert['returns'])} | {_interval(expert)} | {_interval(random)} | "
-            f"{difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | {'yes' if low > 0 else '**no**'} | "
-            f"{_normalized(expert['normalized'])} | {_normalized(random['normalized'])} | "
-            f"{expert['success_rate']:.0%} | {random['success_rate']:.0%} |"
-        )
+    for env_id in sorted(set(recipe_games) | set(shipped_games), key=str.lower):
+        if env_id in by_game:
+            lines.append(row(by_game[env_id], shipped=True))
+        elif env_id in attempts:
+            lines.append(row(attempts[env_id], shipped=False))
+        elif family == "procgen":  # the Atari recipe table names a few games never trained here
+            lines.append(f"| {env_id} | not trained |" + " - |" * 14 + " **no** |")
     return lines
 
 
 HEADER = (
     "| env | recipe | steps | wall min | CPU min | load (15 min) | act | episodes | expert return [95% CI] "
     "| random return [95% CI] | difference [95% CI] | beats random | {norm} expert | {norm} random "
-    "| expert success | random success |\n"
-    "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+    "| expert success | random success | shipped |\n"
+    "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"
 )
 
 
@@ -190,6 +217,8 @@ def report(out: Path) -> None:
     """Write the results page from the shipped experts' records."""
     shipped = expert_records(PACKAGED_EXPERTS_DIR)
     size = sum(path.stat().st_size for folder, _ in shipped for path in folder.iterdir())
+    attempts = json.loads(ATTEMPTS.read_text()) if ATTEMPTS.is_file() else {}
+    records = [record for _, record in shipped]
     notes = Path("benchmarks/results/experts_notes.md")
     beats = {
         family: [
@@ -199,6 +228,7 @@ def report(out: Path) -> None:
         ]
         for family in ("procgen", "atari")
     }
+    procgen_games = [env_id for env_id in recipe_table()["games"] if env_id.startswith("procgen:")]
     lines = [
         "# RL experts for Procgen and Atari games",
         "",
@@ -209,21 +239,24 @@ def report(out: Path) -> None:
         "play on the same seeds; 95% percentile-bootstrap intervals of the mean and of the difference. `act`: the",
         "expert's acting mode, picked on separate selection seeds. Procgen: easy mode, full level distribution,",
         "min-max normalized with GEA's easy-mode constants; Atari: human-normalized, sticky actions (0.25).",
+        "A game whose run did not beat random keeps its row (`shipped` **no**, the run's record in",
+        "`experts_attempts.json`); `gea eval` and `gea collect` state that such a game has no expert.",
         "",
         f"Shipped: {len(shipped)} experts in `gea/data/experts`, {size / 1e6:.1f} MB in all "
         "(float16 safetensors + JSON).",
         f"Beat random (difference interval above 0): Procgen {sum(beats['procgen'])} of {len(beats['procgen'])}, "
-        f"Atari {sum(beats['atari'])} of {len(beats['atari'])}.",
+        f"Atari {sum(beats['atari'])} of {len(beats['atari'])}. Procgen games with an expert: {len(beats['procgen'])} "
+        f"of {len(procgen_games)}.",
         "",
         "## Procgen (easy mode)",
         "",
         HEADER.format(norm="min-max"),
-        *rows(shipped, "procgen"),
+        *rows(records, attempts, "procgen"),
         "",
         "## Atari",
         "",
         HEADER.format(norm="human-norm."),
-        *rows(shipped, "atari"),
+        *rows(records, attempts, "atari"),
         "",
         "## float16 weights",
         "",
@@ -251,7 +284,7 @@ def report(out: Path) -> None:
 def main() -> int:
     """Dispatch the step named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("train", "score", "fp16", "ship", "report"))
+    parser.add_argument("step", choices=("train", "score", "fp16", "ship", "attempt", "report"))
     parser.add_argument("--games", nargs="*", help="env ids (default: every game of the recipe table)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--root", type=Path, help="score: the folder holding the experts to score")
@@ -266,6 +299,8 @@ def main() -> int:
         add_fp16_checks(games(args.games))
     elif args.step == "ship":
         ship(games(args.games))
+    elif args.step == "attempt":
+        attempt(games(args.games))
     else:
         report(args.out)
     return 0

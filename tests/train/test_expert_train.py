@@ -33,6 +33,7 @@ TINY = [
     "minibatches=2",
     "epochs=1",
     "checkpoint_every=1",
+    "act=auto",  # the Procgen recipe samples; the tiny run checks the selection between the two modes
     "select_episodes=1",
     "eval_episodes=2",
     "eval_max_steps=30",
