@@ -131,3 +131,23 @@ def test_maniskill_experts_report_and_experts_section(tmp_path: Path) -> None:
     text = experts.read_text()
     assert text.startswith("# Experts") and "Someone else's table." in text
     assert text.count("maniskill-experts: begin") == 1 and "| maniskill:PushCube | yes | 1 | 100%" in text
+
+
+def test_experts_report_has_a_row_for_every_procgen_game(tmp_path: Path) -> None:
+    from gea.agents.experts.net_expert import PACKAGED_EXPERTS_DIR, RECORD_FILE, expert_folder
+    from gea.envs.adapters.procgen_games import PROCGEN_GAMES
+
+    out = tmp_path / "experts.md"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "benchmarks" / "experts.py"), "report", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    table = out.read_text().split("## Procgen (easy mode)")[1].split("## Atari")[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    by_game = {cells[0]: cells for cells in rows if cells[0].startswith("procgen:")}
+    assert sorted(by_game) == sorted(f"procgen:{game}" for game in PROCGEN_GAMES)
+    for env_id, cells in by_game.items():
+        shipped = (expert_folder(env_id, PACKAGED_EXPERTS_DIR) / RECORD_FILE).is_file()
+        assert cells[-1] == ("yes" if shipped else "**no**"), env_id
+        if shipped:
+            assert cells[11] == "yes", f"{env_id} ships without beating random"
