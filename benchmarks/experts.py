@@ -24,6 +24,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +115,19 @@ def fp16_check(env_id: str) -> dict[str, Any]:
     }
 
 
-def add_fp16_checks(env_ids: list[str]) -> None:
-    """Store ``fp16_check`` in each expert's record."""
+def trained(env_ids: list[str]) -> Iterator[tuple[str, Path]]:
+    """Each env id with its trained expert's folder in the experts folder; a game without one is reported."""
     for env_id in env_ids:
         folder = expert_folder(env_id)
-        if not (folder / RECORD_FILE).is_file():
+        if (folder / RECORD_FILE).is_file():
+            yield env_id, folder
+        else:
             print(f"no expert for {env_id} in {folder}", file=sys.stderr)
-            continue
+
+
+def add_fp16_checks(env_ids: list[str]) -> None:
+    """Store ``fp16_check`` in each expert's record."""
+    for env_id, folder in trained(env_ids):
         record = json.loads((folder / RECORD_FILE).read_text())
         record["float16_check"] = fp16_check(env_id)
         atomic_write_json(folder / RECORD_FILE, record, sort_keys=False)
@@ -128,29 +135,23 @@ def add_fp16_checks(env_ids: list[str]) -> None:
 
 
 def ship(env_ids: list[str]) -> None:
-    """Copy each trained expert's two files into the package (``gea/data/experts/<slug>``)."""
-    for env_id in env_ids:
-        source = expert_folder(env_id)
-        if not (source / RECORD_FILE).is_file():
-            print(f"no expert for {env_id} in {source}", file=sys.stderr)
-            continue
+    """Copy each trained expert's two files into the package (``gea/data/experts/<slug>``), without local paths."""
+    for env_id, source in trained(env_ids):
         target = expert_folder(env_id, PACKAGED_EXPERTS_DIR)
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        for name in (WEIGHTS_FILE, RECORD_FILE):
-            shutil.copyfile(source / name, target / name)
+        shutil.copyfile(source / WEIGHTS_FILE, target / WEIGHTS_FILE)
+        record = json.loads((source / RECORD_FILE).read_text())
+        record.get("config", {})["out_dir"] = ""  # where it was trained means nothing on another machine
+        atomic_write_json(target / RECORD_FILE, record, sort_keys=False)
         print(f"{env_id}: {source} -> {target}")
 
 
 def attempt(env_ids: list[str]) -> None:
     """Keep the records (without weights) of trained experts that do not ship, for the report's per-game table."""
     attempts = json.loads(ATTEMPTS.read_text()) if ATTEMPTS.is_file() else {}
-    for env_id in env_ids:
-        source = expert_folder(env_id)
-        if not (source / RECORD_FILE).is_file():
-            print(f"no expert for {env_id} in {source}", file=sys.stderr)
-            continue
+    for env_id, source in trained(env_ids):
         record = json.loads((source / RECORD_FILE).read_text())
         record.pop("net", None)
         attempts[env_id] = record
