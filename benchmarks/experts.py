@@ -233,9 +233,9 @@ def report(out: Path) -> None:
     lines = [
         "# RL experts for Procgen and Atari games",
         "",
-        "Produced by `benchmarks/experts.py` (`train`, `fp16`, `ship`, `report`); every row is one",
+        "Produced by `benchmarks/experts.py` (`train`, `fp16`, `ship`, `attempt`, `report`); every row is one",
         "`gea expert train ENV_ID` run with the game's recipe from `gea/configs/expert_recipes.yaml`, on a 2-core CPU",
-        "machine shared with other jobs (the run under `nice -n 19`, so wall time is far above CPU time).",
+        "machine (the early runs under `nice -n 19` next to other jobs, where wall time is far above CPU time).",
         "Evaluation: full episodes on held-out seeds (never a training reset seed), expert and uniformly random",
         "play on the same seeds; 95% percentile-bootstrap intervals of the mean and of the difference. `act`: the",
         "expert's acting mode, picked on separate selection seeds. Procgen: easy mode, full level distribution,",
