@@ -201,8 +201,8 @@ def rows(shipped: list[dict[str, Any]], attempts: dict[str, dict[str, Any]], fam
             lines.append(row(by_game[env_id], shipped=True))
         elif env_id in attempts:
             lines.append(row(attempts[env_id], shipped=False))
-        elif family == "procgen":  # the Atari recipe table names a few games never trained here
-            lines.append(f"| {env_id} | not trained |" + " - |" * 14 + " **no** |")
+        else:
+            lines.append(f"| {env_id} | no run recorded |" + " - |" * 14 + " **no** |")
     return lines
 
 
@@ -241,7 +241,8 @@ def report(out: Path) -> None:
         "expert's acting mode, picked on separate selection seeds. Procgen: easy mode, full level distribution,",
         "min-max normalized with GEA's easy-mode constants; Atari: human-normalized, sticky actions (0.25).",
         "A game whose run did not beat random keeps its row (`shipped` **no**, the run's record in",
-        "`experts_attempts.json`); `gea eval` and `gea collect` state that such a game has no expert.",
+        '`experts_attempts.json`; "no run recorded": none was kept); `gea eval` and `gea collect` say it has no',
+        "expert and why.",
         "",
         f"Shipped: {len(shipped)} experts in `gea/data/experts`, {size / 1e6:.1f} MB in all "
         "(float16 safetensors + JSON).",

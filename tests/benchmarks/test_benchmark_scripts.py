@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gea.agents.experts.net_expert import PACKAGED_EXPERTS_DIR, RECORD_FILE, expert_folder
+from gea.envs.adapters.procgen_games import PROCGEN_GAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -134,9 +137,6 @@ def test_maniskill_experts_report_and_experts_section(tmp_path: Path) -> None:
 
 
 def test_experts_report_has_a_row_for_every_procgen_game(tmp_path: Path) -> None:
-    from gea.agents.experts.net_expert import PACKAGED_EXPERTS_DIR, RECORD_FILE, expert_folder
-    from gea.envs.adapters.procgen_games import PROCGEN_GAMES
-
     out = tmp_path / "experts.md"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(ROOT / "benchmarks" / "experts.py"), "report", "--out", str(out)]
