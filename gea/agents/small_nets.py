@@ -8,10 +8,12 @@ Gaussian (continuous). The critic is a plain linear value or a PopArt layer (``g
 ``allowed_actions`` restricts a discrete net to some actions (the others get a -1e9 logit offset), e.g. to skip
 actions that duplicate others. ``encoder="impala"`` is the residual CNN of IMPALA (Espeholt et al. 2018; channels
 16, 32, 32), as used for Procgen (Cobbe et al. 2020), followed by a ``cnn_features``-unit layer like the Nature CNN.
+``set_torso_dtype(torch.bfloat16)`` runs the encoder under bf16 autocast (the heads stay float32).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -163,6 +165,17 @@ class SmallActorCriticNet(nn.Module):
         if config.encoder != "mlp":
             # HWC images permuted to NCHW are channels-last in memory already; matching weights avoid copies.
             self.to(memory_format=torch.channels_last)
+        self.torso_dtype = torch.float32
+
+    def set_torso_dtype(self, dtype: torch.dtype) -> None:
+        """Run the encoder under autocast to ``dtype`` (``torch.bfloat16``: CNN updates ~1.5x faster on CPUs with
+        native bf16 and on GPUs) or in float32; the action and value heads always compute in float32."""
+        self.torso_dtype = dtype
+
+    def _torso_precision(self, device: torch.device) -> contextlib.AbstractContextManager[object]:
+        if self.torso_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.torso_dtype)
 
     def preprocess(self, observations: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, H, W, C) -> float (N, C, H, W) in [0, 1]; state -> float (N, D)."""
@@ -173,8 +186,10 @@ class SmallActorCriticNet(nn.Module):
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action logits (discrete) or means (continuous), and the (normalized, with PopArt) value."""
         inputs = self.preprocess(observations)
-        actor = self.actor_body(inputs)
-        critic = actor if self.critic_body is None else self.critic_body(inputs)
+        with self._torso_precision(inputs.device):
+            actor = self.actor_body(inputs)
+            critic = actor if self.critic_body is None else self.critic_body(inputs)
+        actor, critic = actor.float(), critic.float()
         if self.popart is not None:
             value = self.popart(critic, torch.zeros(len(critic), dtype=torch.long, device=critic.device))
         else:

@@ -19,7 +19,7 @@ from gea.errors import ConfigError
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.experts import ExpertTrainConfig, load_expert_config, train_expert
 from gea.train.experts.config import recipe_for, recipe_table
-from gea.train.experts.ppo import FrameStackAgent, read_time
+from gea.train.experts.ppo import FrameStackAgent, read_time, training_dtype
 from gea.train.experts.record import bootstrap_interval, round_weights, summarize
 from gea.train.ppo.agent import SmallNetAgent
 
@@ -78,6 +78,8 @@ def test_settings_layer_defaults_family_game_and_command_line() -> None:
         ("encoder=resnet", "encoder=resnet: choose one of cnn, impala"),
         ("act=best", "act=best: choose one of auto, greedy, sample"),
         ("backend=sb3 encoder=impala", "CnnPolicy"),
+        ("backend=sb3 precision=bfloat16", "float32"),
+        ("precision=fp8", "precision=fp8: choose one of auto, float32, bfloat16"),
         ("minibatches=3", "not divisible"),
         ("clip_rewards=true", "PopArt"),
         ("frame_stack=0", "frame_stack=0: must be at least 1"),
@@ -87,6 +89,16 @@ def test_settings_layer_defaults_family_game_and_command_line() -> None:
 def test_bad_settings_fail_before_any_work(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_expert_config(ENV_ID, override.split())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    cpu = torch.device("cpu")
+    assert training_dtype("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+    assert training_dtype("float32", cpu) == torch.float32 and training_dtype("bfloat16", cpu) == torch.bfloat16
 
 
 def test_skip_duplicate_actions_keeps_each_distinct_action_once() -> None:
@@ -136,6 +148,7 @@ def test_tiny_real_run_writes_scores_registers_and_resumes(tmp_path: Path) -> No
     assert sorted(path.name for path in folder.iterdir()) == ["expert.json", "model.safetensors", "run"]
     assert json.loads((folder / "expert.json").read_text())["evaluation"] == record["evaluation"]
     assert record["training"]["steps"] == 256 and record["training"]["train_wall_seconds"] > 0
+    assert record["training"]["precision"] == str(training_dtype("auto", torch.device("cpu"))).removeprefix("torch.")
     assert len(record["training"]["machine"]["load_average"]) == 3
     evaluation = record["evaluation"]
     assert evaluation["act"] in ("greedy", "sample") and set(evaluation["selection"]) >= {"greedy", "sample"}

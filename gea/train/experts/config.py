@@ -25,6 +25,7 @@ from gea.schema import check_values, option
 BACKENDS = ("ppo", "sb3")
 ENCODERS = ("cnn", "impala")
 ACT_CHOICES = ("auto", "greedy", "sample")
+PRECISIONS = ("auto", "float32", "bfloat16")
 RECIPES_FILE = "expert_recipes.yaml"
 
 
@@ -64,6 +65,11 @@ class ExpertTrainConfig:
     skip_duplicate_actions: bool = option(
         False, "never take an action named '<base> (key X)', a repeat of <base> (Procgen's unused keys)"
     )
+    precision: str = option(
+        "auto",
+        "dtype of the CNN's compute when training (auto: bfloat16 where the CPU or GPU computes it natively)",
+        choices=PRECISIONS,
+    )
     frame_stack: int = option(1, "images stacked along channels as the policy's input", minimum=1)
     image_size: int = option(DEFAULT_IMAGE_SIZE, "observation images are image_size x image_size pixels", minimum=1)
     clip_rewards: bool = option(False, "train on the sign of the reward (sb3 backend; ppo: use popart)")
@@ -97,8 +103,10 @@ class ExpertTrainConfig:
             )
         if self.backend == "ppo" and self.clip_rewards:
             raise ConfigError("clip_rewards is an sb3 option; backend=ppo normalizes returns with PopArt instead")
-        if self.backend == "sb3" and (self.encoder != "cnn" or self.popart):
-            raise ConfigError("backend=sb3 trains SB3's CnnPolicy (encoder=cnn, no PopArt); use backend=ppo for those")
+        if self.backend == "sb3" and (self.encoder != "cnn" or self.popart or self.precision == "bfloat16"):
+            raise ConfigError(
+                "backend=sb3 trains SB3's CnnPolicy (encoder=cnn, no PopArt, float32); use backend=ppo for those"
+            )
 
 
 def recipe_table() -> dict[str, Any]:

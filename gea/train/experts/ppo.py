@@ -1,9 +1,10 @@
 """``backend=ppo``: train an expert with the project's own PPO (``gea.train.ppo``) on vector envs, resumably.
 
 The net is a ``SmallActorCriticNet`` (Nature or IMPALA-style CNN, PopArt critic) on the frame-stacked ``image``
-(``FrameStackAgent``). The run lives in ``<expert folder>/run/`` (``config.yaml``, ``tensorboard/``,
-``checkpoints/``, ``time.json``); with ``resume`` a rerun continues from its newest checkpoint, and a run that
-already reached ``total_steps`` is not trained further (raise ``total_steps`` to train on).
+(``FrameStackAgent``); its CNN computes in the dtype ``precision`` resolves to (``training_dtype``). The run lives
+in ``<expert folder>/run/`` (``config.yaml``, ``tensorboard/``, ``checkpoints/``, ``time.json``); with ``resume`` a
+rerun continues from its newest checkpoint, and a run that already reached ``total_steps`` is not trained further
+(raise ``total_steps`` to train on).
 """
 
 from __future__ import annotations
@@ -191,6 +192,21 @@ def build_net(config: ExpertTrainConfig, image_shape: Sequence[int]) -> SmallAct
     return SmallActorCriticNet(net_config)
 
 
+def training_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The CNN's compute dtype for ``precision``: ``auto`` is bfloat16 where ``device`` computes it natively (a CPU
+    with AVX-512 BF16 or AMX, a CUDA GPU with bf16), float32 elsewhere (emulated bf16 would be slower)."""
+    if precision != "auto":
+        return getattr(torch, precision)  # type: ignore[no-any-return]
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        try:
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch build without oneDNN
+            native = False
+    return torch.bfloat16 if native else torch.float32
+
+
 def train_ppo_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[SmallActorCriticNet, dict[str, Any]]:
     """Train (or resume) the run in ``run_dir``; returns the net and the run's steps and time."""
     context = init_distributed("cpu")
@@ -200,6 +216,8 @@ def train_ppo_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[SmallAct
     try:
         image_shape = envs.single_observation_space["image"].shape  # type: ignore[union-attr]
         net = build_net(config, image_shape)
+        dtype = training_dtype(config.precision, context.device)
+        net.set_torso_dtype(dtype)
         inner = SmallNetAgent(net, "image", env_ids, context.device)
         agent: Any = inner
         if config.frame_stack > 1:
@@ -213,10 +231,12 @@ def train_ppo_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[SmallAct
     history = [row for row in result.history if "return" in row]
     summary = {
         "steps": result.global_step,
+        "precision": str(dtype).removeprefix("torch."),
         "train_wall_seconds": round(spent["wall_seconds"], 1),
         "train_cpu_seconds": round(spent["cpu_seconds"], 1),
         "training_return_last_updates": round(float(np.mean([row["return"] for row in history[-10:]])), 3)
         if history
         else None,
     }
+    net.set_torso_dtype(torch.float32)  # the expert acts in float32, as every loaded expert does
     return net.eval(), summary
