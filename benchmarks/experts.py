@@ -135,8 +135,11 @@ def add_fp16_checks(env_ids: list[str]) -> None:
 
 
 def ship(env_ids: list[str]) -> None:
-    """Copy each trained expert's two files into the package (``gea/data/experts/<slug>``), without local paths."""
+    """Copy each trained expert's two files into the package (``gea/data/experts/<slug>``), without local paths,
+    and drop the game's record of an earlier run that did not ship."""
+    attempts = json.loads(ATTEMPTS.read_text()) if ATTEMPTS.is_file() else {}
     for env_id, source in trained(env_ids):
+        attempts.pop(env_id, None)
         target = expert_folder(env_id, PACKAGED_EXPERTS_DIR)
         if target.exists():
             shutil.rmtree(target)
@@ -146,6 +149,7 @@ def ship(env_ids: list[str]) -> None:
         record.get("config", {})["out_dir"] = ""  # where it was trained means nothing on another machine
         atomic_write_json(target / RECORD_FILE, record, sort_keys=False)
         print(f"{env_id}: {source} -> {target}")
+    atomic_write_json(ATTEMPTS, attempts, sort_keys=False)
 
 
 def attempt(env_ids: list[str]) -> None:
