@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import gea.agents.experts as experts
 import gea.envs
 from gea.cli import main
 from gea.rollouts.episodes import EpisodeResult
@@ -21,8 +22,12 @@ def _needs_procgen() -> None:
         pytest.skip(f"procgen needs {missing} (pip install 'gea[procgen]')")
 
 
-def test_a_missing_expert_is_reported_with_its_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_expert_is_reported_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _needs_procgen()
+    assert experts.has_expert("procgen:bigfish")  # a shipped expert, hidden here as if it had never been trained
+    monkeypatch.delitem(experts._EXPERTS, "procgen:bigfish")
     tasks = "[{env: 'procgen:bigfish', episodes: 1, max_steps: 5}, {env: 'procgen:coinrun', episodes: 1, max_steps: 5}]"
     args = ["eval", f"suite.tasks={tasks}", "agents=[random,expert]", "videos_per_task=0", f"out_dir={tmp_path}"]
     assert main(args) == 0
