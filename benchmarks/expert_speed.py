@@ -7,11 +7,15 @@ Nature CNN) for ``--steps`` env steps from scratch, one torch thread, in a fresh
 
 - ``gea bf16``: ``backend=ppo precision=bfloat16`` (the CNN under bf16 autocast, heads in float32);
 - ``gea fp32``: ``backend=ppo precision=float32``;
-- ``sb3``: ``backend=sb3``, i.e. ``PPO("CnnPolicy", DummyVecEnv(...), n_steps, batch_size, n_epochs, ...).learn()``
-  as SB3's users run it (float32; SB3 has no mixed-precision switch) over the same envs.
+- ``sb3``: Stable-Baselines3 PPO as its users run Procgen: ``make_vec_env(lambda: ProcgenGymnasium(game), n_envs=64)``
+  (the game's gym3 env as a plain Gymnasium env, ``benchmarks/ppo.py``) and ``PPO("CnnPolicy", vec, n_steps=256,
+  batch_size=2048, n_epochs=3, learning_rate=5e-4, gamma=0.999, ent_coef=0.01,
+  policy_kwargs={"features_extractor_kwargs": {"features_dim": 128}}, device="cpu").learn(steps)``: the same
+  Nature CNN and batch shapes, float32 (SB3 has no mixed-precision switch).
 
-Speed is env steps per second of training (``training.steps / training.train_wall_seconds`` in each run's
-``expert.json``: the training loop only, not building envs or the evaluation after it). Sides alternate (ABBA).
+Speed is env steps per second of the training loop, not building envs or models: for gea, ``training.steps /
+training.train_wall_seconds`` of each run's ``expert.json``; for SB3, the steps ``learn()`` took over its wall time.
+Every run is a fresh process. Sides alternate (ABBA).
 Results: ``benchmarks/results/expert_speed.md`` and ``.json``.
 """
 
@@ -29,11 +33,8 @@ from pathlib import Path
 from _bench import load_average, side_order, speed_table, write_results
 
 RESULTS = Path(__file__).parent / "results" / "expert_speed.md"
-SIDES = {
-    "gea bf16": ["backend=ppo", "precision=bfloat16"],
-    "gea fp32": ["backend=ppo", "precision=float32"],
-    "sb3": ["backend=sb3"],
-}
+GEA_SIDES = {"gea bf16": ["backend=ppo", "precision=bfloat16"], "gea fp32": ["backend=ppo", "precision=float32"]}
+SIDES = [*GEA_SIDES, "sb3"]
 
 
 def train_once(game: str, settings: list[str], steps: int, out_dir: Path) -> dict[str, float]:
@@ -52,6 +53,45 @@ def train_once(game: str, settings: list[str], steps: int, out_dir: Path) -> dic
     }
 
 
+def train_sb3(game: str, steps: int) -> dict[str, float]:
+    """One SB3 PPO run over the plain Gymnasium Procgen env (called in a fresh process by ``sb3_once``)."""
+    import torch
+    from ppo import ProcgenGymnasium
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    name = game.removeprefix("procgen:")
+    vec = make_vec_env(lambda: ProcgenGymnasium(name, distribution_mode="easy"), n_envs=64, seed=0)
+    model = PPO(
+        "CnnPolicy",
+        vec,
+        n_steps=256,
+        batch_size=2048,
+        n_epochs=3,
+        learning_rate=5e-4,
+        gamma=0.999,
+        ent_coef=0.01,
+        policy_kwargs={"features_extractor_kwargs": {"features_dim": 128}},
+        seed=0,
+        device="cpu",
+    )
+    started = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    seconds = time.perf_counter() - started
+    vec.close()
+    return {"steps": model.num_timesteps, "wall_seconds": seconds, "steps_per_second": model.num_timesteps / seconds}
+
+
+def sb3_once(game: str, steps: int) -> dict[str, float]:
+    """``train_sb3`` in a fresh process; its result."""
+    command = [sys.executable, __file__, "--sb3-run", "--game", game, "--steps", str(steps)]
+    done = subprocess.run(
+        command, check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run every side ``--repeats`` times and write the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,14 +99,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=49_152, help="env steps per run (3 updates of 16,384)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--sb3-run", action="store_true", help=argparse.SUPPRESS)  # one SB3 run, JSON on stdout
     args = parser.parse_args(argv)
+    if args.sb3_run:
+        print(json.dumps(train_sb3(args.game, args.steps)))
+        return
 
     load_before, started = load_average(), time.strftime("%Y-%m-%d %H:%M")
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
     for repeat in range(args.repeats):
-        for side in side_order(list(SIDES), repeat):
-            with tempfile.TemporaryDirectory() as folder:
-                runs[side].append(train_once(args.game, SIDES[side], args.steps, Path(folder)))
+        for side in side_order(SIDES, repeat):
+            if side == "sb3":
+                runs[side].append(sb3_once(args.game, args.steps))
+            else:
+                with tempfile.TemporaryDirectory() as folder:
+                    runs[side].append(train_once(args.game, GEA_SIDES[side], args.steps, Path(folder)))
             print(f"repeat {repeat} {side}: {runs[side][-1]['steps_per_second']:,.0f} steps/s", flush=True)
     rates = {side: [run["steps_per_second"] for run in side_runs] for side, side_runs in runs.items()}
     command = f"python benchmarks/expert_speed.py --game {args.game} --steps {args.steps} --repeats {args.repeats}"
@@ -75,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
             f"# Expert training speed on {args.game}: gea PPO (bf16, float32) vs SB3 PPO",
             "",
             f"Command: `{command}` ({started}); generated by `benchmarks/expert_speed.py`, whose docstring says what",
-            "each side runs. Training loop only (env steps / training wall seconds from each run's `expert.json`),",
+            "each side runs. Training loop only (gea: env steps / training wall seconds of each run's `expert.json`;",
+            "SB3: env steps / wall seconds of `learn()`),",
             f"{args.steps:,} env steps per run from scratch, one torch thread, sides alternating.",
             "",
             f"Machine: {os.cpu_count()} CPU cores; load average (1, 5, 15 min) {load_before} at the start, "
