@@ -56,7 +56,9 @@ class ExpertTrainConfig:
     entropy_coef: float = option(
         0.027, "weight of entropy / log(actions) (0.027 = SB3's 0.01 with 15 actions)", minimum=0
     )
-    value_coef: float = option(0.5, "value loss weight", minimum=0)
+    value_coef: float = option(
+        0.5, "value loss weight (the loss is half the squared error: SB3 vf_coef = value_coef / 2)", minimum=0
+    )
     max_grad_norm: float = option(0.5, "gradient norm clip", minimum=0)
     bootstrap_truncated: bool = option(True, "bootstrap values past time-limit truncations (false: they end there)")
     encoder: str = option("cnn", "cnn: Nature CNN; impala: IMPALA-style residual CNN", choices=ENCODERS)

@@ -3,7 +3,8 @@
 SB3 trains on ``num_envs`` copies of ``gea.envs.make(env_id)`` whose observation is the frame-stacked ``image``
 (``ImagePolicyInput``: the ``FrameStack`` the expert uses when acting), with a progress bar and TensorBoard. The
 settings map one to one (``rollout_steps`` -> ``n_steps``, ``minibatches`` -> ``batch_size``, ``entropy_coef``
-times ``log(number of actions)`` -> ``ent_coef``). The SB3 zip is kept in ``<expert folder>/run/model.zip``; the
+divided by ``log(number of actions)`` -> ``ent_coef``, half of ``value_coef`` -> ``vf_coef``: both backends then
+weigh the same losses). The SB3 zip is kept in ``<expert folder>/run/model.zip``; the
 expert itself is the converted net (``convert_sb3_zip``). SB3 runs do not resume: SB3 can only reload its own zips
 by unpickling them.
 """
@@ -116,7 +117,7 @@ def train_sb3_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[Any, dic
         gae_lambda=config.gae_lambda,
         clip_range=config.clip,
         ent_coef=config.entropy_coef / math.log(actions),
-        vf_coef=config.value_coef,
+        vf_coef=config.value_coef / 2,  # SB3's value loss is the squared error, the ppo backend's half of it
         max_grad_norm=config.max_grad_norm,
         policy_kwargs={"features_extractor_kwargs": {"features_dim": config.cnn_features}},
         tensorboard_log=str(run_dir / "tensorboard"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import pickle
 import zipfile
 from collections.abc import Iterator
@@ -94,6 +95,16 @@ def test_training_writes_the_converted_expert_and_keeps_the_zip(trained: tuple[P
         assert {"data", "policy.pth"} <= set(archive.namelist())
     net, saved = load_net(folder)
     assert saved["frame_stack"] == 2 and net.config.cnn_features == 64
+
+
+def test_sb3_weighs_the_losses_as_the_ppo_backend(trained: tuple[Path, dict[str, Any]]) -> None:
+    """SB3's vf_coef weighs the squared error and ent_coef the raw entropy: the settings are converted to match."""
+    folder, _ = trained
+    with zipfile.ZipFile(folder / "run" / "model.zip") as archive:
+        data = json.loads(archive.read("data"))
+    defaults = ExpertTrainConfig()
+    assert data["vf_coef"] == pytest.approx(defaults.value_coef / 2)
+    assert data["ent_coef"] == pytest.approx(defaults.entropy_coef / math.log(15))  # Procgen's 15 actions
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
