@@ -43,6 +43,7 @@ from gea.agents.experts.net_expert import (
     expert_records,
     load_net,
 )
+from gea.agents.experts.procgen_search import SEARCH_GAMES
 from gea.files import atomic_write_json
 from gea.train.checkpoint import latest_checkpoint
 from gea.train.experts import load_expert_config
@@ -52,6 +53,7 @@ from gea.train.experts.record import evaluate_expert, play
 FP16_EPISODES = 10
 RESULTS = Path("benchmarks/results/experts.md")
 ATTEMPTS = Path("benchmarks/results/experts_attempts.json")
+SEARCH = Path("benchmarks/results/search_experts.json")  # benchmarks/search_experts.py
 
 
 def games(selected: list[str] | None) -> list[str]:
@@ -194,18 +196,49 @@ def row(record: dict[str, Any], shipped: bool) -> str:
     )
 
 
-def rows(shipped: list[dict[str, Any]], attempts: dict[str, dict[str, Any]], family: str) -> list[str]:
-    """Markdown table rows of one game family: every game of the recipe table and every shipped expert."""
+def _search_served(env_id: str) -> bool:
+    return env_id.removeprefix("procgen:") in SEARCH_GAMES
+
+
+def search_row(record: dict[str, Any]) -> str:
+    """One game's row for its search expert (``gea.agents.experts.procgen_search``): no training, its score."""
+    evaluation = record["evaluation"]
+    expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
+    low, high = difference["ci95"]
+    load = record["machine"]["load_average"][2]
+    patience = f", random after {record['patience']} failed" if record.get("patience") else ""
+    return (
+        f"| {record['env_id']} | search ({record['max_nodes']:,} steps per search{patience}) | - | "
+        f"{record['expert_wall_seconds'] / 60:.1f} (playing) | - | {load:.1f} | search | {len(expert['returns'])} | "
+        f"{_interval(expert)} | {_interval(random)} | {difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | "
+        f"{'yes' if low > 0 else '**no**'} | {_normalized(expert['normalized'])} | "
+        f"{_normalized(random['normalized'])} | {expert['success_rate']:.0%} | {random['success_rate']:.0%} | "
+        f"{'yes (search)' if _search_served(record['env_id']) else '**no**'} |"
+    )
+
+
+def rows(
+    shipped: list[dict[str, Any]],
+    attempts: dict[str, dict[str, Any]],
+    family: str,
+    searched: dict[str, dict[str, Any]] | None = None,
+) -> list[str]:
+    """Markdown table rows of one game family: every game of the recipe table and every shipped expert; a game
+    without a trained expert shows its search expert's row (and the failed training run's row) when it has one."""
     by_game = {record["env_id"]: record for record in shipped if record.get("evaluation") is not None}
     recipe_games = [env_id for env_id in recipe_table()["games"] if env_id.startswith(family + ":")]
     shipped_games = [env_id for env_id in by_game if env_id.startswith(family + ":")]
+    searched = searched or {}
     lines = []
     for env_id in sorted(set(recipe_games) | set(shipped_games), key=str.lower):
         if env_id in by_game:
             lines.append(row(by_game[env_id], shipped=True))
-        elif env_id in attempts:
+            continue
+        if env_id in searched:
+            lines.append(search_row(searched[env_id]))
+        if env_id in attempts:
             lines.append(row(attempts[env_id], shipped=False))
-        else:
+        elif env_id not in searched:
             lines.append(f"| {env_id} | no run recorded |" + " - |" * 14 + " **no** |")
     return lines
 
@@ -223,6 +256,7 @@ def report(out: Path) -> None:
     shipped = expert_records(PACKAGED_EXPERTS_DIR)
     size = sum(path.stat().st_size for folder, _ in shipped for path in folder.iterdir())
     attempts = json.loads(ATTEMPTS.read_text()) if ATTEMPTS.is_file() else {}
+    searched = json.loads(SEARCH.read_text()) if SEARCH.is_file() else {}
     records = [record for _, record in shipped]
     notes = Path("benchmarks/results/experts_notes.md")
     beats = {
@@ -234,6 +268,8 @@ def report(out: Path) -> None:
         for family in ("procgen", "atari")
     }
     procgen_games = [env_id for env_id in recipe_table()["games"] if env_id.startswith("procgen:")]
+    trained = {record["env_id"] for record in records}
+    by_search = sorted(env_id for env_id in searched if _search_served(env_id) and env_id not in trained)
     lines = [
         "# RL experts for Procgen and Atari games",
         "",
@@ -251,13 +287,19 @@ def report(out: Path) -> None:
         f"Shipped: {len(shipped)} experts in `gea/data/experts`, {size / 1e6:.1f} MB in all "
         "(float16 safetensors + JSON).",
         f"Beat random (difference interval above 0): Procgen {sum(beats['procgen'])} of {len(beats['procgen'])}, "
-        f"Atari {sum(beats['atari'])} of {len(beats['atari'])}. Procgen games with an expert: {len(beats['procgen'])} "
-        f"of {len(procgen_games)}.",
+        f"Atari {sum(beats['atari'])} of {len(beats['atari'])}. Procgen games with an expert: "
+        f"{len(beats['procgen']) + len(by_search)} of {len(procgen_games)} ({len(beats['procgen'])} trained, "
+        f"{len(by_search)} by search: {', '.join(by_search) or 'none'}).",
+        "",
+        "Search experts (`gea.agents.experts.procgen_search`, scored by `benchmarks/search_experts.py`) play the",
+        "games where training did not beat random here: breadth-first search over the real game's cloned states",
+        "(procgen's `get_state`/`set_state`) to the nearest reward, no training; their rows say `search` and",
+        "precede the failed training run's row of the same game.",
         "",
         "## Procgen (easy mode)",
         "",
         HEADER.format(norm="min-max"),
-        *rows(records, attempts, "procgen"),
+        *rows(records, attempts, "procgen", searched),
         "",
         "## Atari",
         "",

@@ -106,6 +106,7 @@ def test_success_filter_noise_and_resume_checks(tmp_path: Path) -> None:
 
 OTHER_EXPERT_KINDS = {
     "procgen:coinrun": "SB3 PPO expert (shipped)",
+    "procgen:maze": "search over cloned game states",
     "miniworld:Hallway": "shortest-path oracle",
     "miniwob:click-test-2": "DOM solver in headless Chromium",
     "babyai-skills:PutNextLocal": "scripted skill planner",

@@ -6,5 +6,8 @@ from gea.agents.experts import (  # noqa: F401
     metaworld_scripted,
     miniwob_solver,
     miniworld_oracle,
-    net_expert,
+    procgen_search,
 )
+
+# Last: trained experts (shipped, then the user's) replace the search expert of the same game.
+from gea.agents.experts import net_expert  # noqa: F401  isort: skip
