@@ -206,9 +206,14 @@ def search_row(record: dict[str, Any]) -> str:
     expert, random, difference = evaluation["expert"], evaluation["random"], evaluation["difference"]
     low, high = difference["ci95"]
     load = record["machine"]["load_average"][2]
-    patience = f", random after {record['patience']} failed" if record.get("patience") else ""
+    settings = record.get("settings") or {}
+    if settings.get("rollouts"):
+        method = f"search: shooting {settings['rollouts']} x {settings['horizon']} steps, play {settings['commit']}"
+    else:
+        patience = f", random after {record['patience']} failed" if record.get("patience") else ""
+        method = f"search: breadth-first, {record['max_nodes']:,} steps{patience}"
     return (
-        f"| {record['env_id']} | search ({record['max_nodes']:,} steps per search{patience}) | - | "
+        f"| {record['env_id']} | {method} | - | "
         f"{record['expert_wall_seconds'] / 60:.1f} (playing) | - | {load:.1f} | search | {len(expert['returns'])} | "
         f"{_interval(expert)} | {_interval(random)} | {difference['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | "
         f"{'yes' if low > 0 else '**no**'} | {_normalized(expert['normalized'])} | "

@@ -34,7 +34,7 @@ def score(env_id: str, settings: SearchSettings, episodes: int, progress: bool) 
     overrides = [f"progress={str(progress).lower()}"] + ([f"eval_episodes={episodes}"] if episodes else [])
     config = load_expert_config(env_id, overrides)
     started = time.perf_counter()
-    searcher = ProcgenSearchExpert(env_id, settings.max_nodes, settings.patience)
+    searcher = ProcgenSearchExpert(env_id, settings)
     expert = play(config, searcher, config.eval_seed, config.eval_episodes, "search")
     seconds = time.perf_counter() - started
     random = play(config, RandomAgent(config.seed), config.eval_seed, config.eval_episodes, "random")
@@ -43,6 +43,7 @@ def score(env_id: str, settings: SearchSettings, episodes: int, progress: bool) 
         "expert_kind": "search",
         "max_nodes": settings.max_nodes,
         "patience": settings.patience,
+        "settings": settings._asdict(),
         "evaluation": {
             "act": "search",
             "seeds": [config.eval_seed, config.eval_episodes],
@@ -66,6 +67,11 @@ def main() -> int:
     parser.add_argument(
         "--patience", type=int, default=0, help="failed searches before playing at random (0: the game's)"
     )
+    parser.add_argument(
+        "--rollouts", type=int, default=0, help="random shooting with this many futures (0: the game's)"
+    )
+    parser.add_argument("--horizon", type=int, default=60, help="steps per simulated future (with --rollouts)")
+    parser.add_argument("--commit", type=int, default=20, help="steps played of the best future (with --rollouts)")
     parser.add_argument("--episodes", type=int, default=0, help="held-out episodes (0: the recipe's eval_episodes)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -73,7 +79,11 @@ def main() -> int:
     for env_id in args.games:
         game = env_id.removeprefix("procgen:")
         settings = SEARCH_GAMES.get(game, SearchSettings())
-        settings = SearchSettings(args.max_nodes or settings.max_nodes, args.patience or settings.patience)
+        settings = settings._replace(
+            max_nodes=args.max_nodes or settings.max_nodes, patience=args.patience or settings.patience
+        )
+        if args.rollouts:
+            settings = settings._replace(rollouts=args.rollouts, horizon=args.horizon, commit=args.commit)
         record = score(env_id, settings, args.episodes, not args.no_progress)
         evaluation = record["evaluation"]
         low, high = evaluation["difference"]["ci95"]
