@@ -1,4 +1,4 @@
-"""Search experts for deterministic Procgen games: breadth-first search over the real game's cloned states.
+"""Search experts for Procgen games: breadth-first search or random shooting over the real game's cloned states.
 
 A Procgen game is deterministic given its state, and procgen's gym3 env saves and restores that state
 (``get_state``/``set_state``, about 0.1 ms each). Before moving, the expert searches from the current state:
@@ -9,10 +9,10 @@ again. When ``max_nodes`` steps of search find no reward, it plays the path to t
 farthest from here), so it keeps moving into unexplored parts of the level. The game is restored to the state the
 search started from before the expert acts, so the env's own episode bookkeeping is untouched.
 
-Where rewards come long after the action that earns them (Plunder's cannonballs fly for many frames) the
-expert shoots instead (``SearchSettings.rollouts``): it simulates that many futures of uniformly random distinct
-actions, ``horizon`` steps each, and plays the first ``commit`` steps of the one that earned the most (random play
-that looks ahead).
+Where frames hardly repeat (smooth movement, moving lanes) or rewards come long after the action that earns them
+(Plunder's cannonballs), breadth-first search cannot reach a reward, and the expert shoots instead
+(``SearchSettings.rollouts``): it simulates that many futures of uniformly random distinct actions, ``horizon``
+steps each, and plays the first ``commit`` steps of the one that earned the most (random play that looks ahead).
 
 These experts serve the games where the project's PPO did not beat random play on a 2-core CPU
 (``benchmarks/results/experts.md``); a trained expert of the same game (``gea expert train``) takes precedence.
