@@ -47,7 +47,7 @@ class SearchSettings(NamedTuple):
     commit: int = 20
 
 
-LONG_SHOTS = SearchSettings(rollouts=32, horizon=120, commit=30)
+LONG_SHOTS = SearchSettings(rollouts=64, horizon=150, commit=30)
 """Random shooting far ahead, for rewards beyond breadth-first reach."""
 SEARCH_GAMES: dict[str, SearchSettings] = {
     "climber": LONG_SHOTS,
