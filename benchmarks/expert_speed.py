@@ -9,9 +9,10 @@ Nature CNN) for ``--steps`` env steps from scratch, one torch thread, in a fresh
 - ``gea fp32``: ``backend=ppo precision=float32``;
 - ``sb3``: Stable-Baselines3 PPO as its users run Procgen: ``make_vec_env(lambda: ProcgenGymnasium(game), n_envs=64)``
   (the game's gym3 env as a plain Gymnasium env, ``benchmarks/ppo.py``) and ``PPO("CnnPolicy", vec, n_steps,
-  batch_size, n_epochs, learning_rate, gamma, gae_lambda, ent_coef, features_dim, device="cpu").learn(steps)``
-  with the numbers of the same recipe (for StarPilot 64 envs, 256 steps, batches of 2,048, 3 epochs, 128
-  features): the same Nature CNN and batch shapes, float32 (SB3 has no mixed-precision switch).
+  batch_size, n_epochs, learning_rate, ..., features_dim, device="cpu").learn(steps)`` with the same recipe's
+  settings as ``backend=sb3`` passes them (``gea.train.experts.sb3.sb3_ppo_settings``; for StarPilot 64 envs, 256
+  steps, batches of 2,048, 3 epochs, 128 features): the same Nature CNN, batch shapes and losses, float32 (SB3 has
+  no mixed-precision switch).
 
 Speed is env steps per second of the training loop, not building envs or models: for gea, ``training.steps /
 training.train_wall_seconds`` of each run's ``expert.json``; for SB3, the steps ``learn()`` took over its wall time.
@@ -61,25 +62,14 @@ def train_sb3(game: str, steps: int) -> dict[str, float]:
     from stable_baselines3.common.env_util import make_vec_env
 
     from gea.train.experts import load_expert_config
+    from gea.train.experts.sb3 import sb3_ppo_settings
 
     torch.set_num_threads(1)
     recipe = load_expert_config(game)
     name = game.removeprefix("procgen:")
     vec = make_vec_env(lambda: ProcgenGymnasium(name, distribution_mode="easy"), n_envs=recipe.num_envs, seed=0)
-    model = PPO(
-        "CnnPolicy",
-        vec,
-        n_steps=recipe.rollout_steps,
-        batch_size=recipe.num_envs * recipe.rollout_steps // recipe.minibatches,
-        n_epochs=recipe.epochs,
-        learning_rate=recipe.lr,
-        gamma=recipe.gamma,
-        gae_lambda=recipe.gae_lambda,
-        ent_coef=recipe.entropy_coef,
-        policy_kwargs={"features_extractor_kwargs": {"features_dim": recipe.cnn_features}},
-        seed=0,
-        device="cpu",
-    )
+    settings = sb3_ppo_settings(recipe, int(vec.action_space.n))  # type: ignore[attr-defined]
+    model = PPO("CnnPolicy", vec, **settings, seed=0, device="cpu")
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - started

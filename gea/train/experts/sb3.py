@@ -99,27 +99,33 @@ class ProgressBar(BaseCallback):
         self.bar.close()
 
 
+def sb3_ppo_settings(config: ExpertTrainConfig, actions: int) -> dict[str, Any]:
+    """SB3 ``PPO(...)`` keyword arguments that train with ``config``'s settings on an env of ``actions`` actions."""
+    return {
+        "learning_rate": config.lr,
+        "n_steps": config.rollout_steps,
+        "batch_size": config.num_envs * config.rollout_steps // config.minibatches,
+        "n_epochs": config.epochs,
+        "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda,
+        "clip_range": config.clip,
+        "ent_coef": config.entropy_coef / math.log(actions),
+        "vf_coef": config.value_coef / 2,  # SB3's value loss is the squared error, the ppo backend's half of it
+        "max_grad_norm": config.max_grad_norm,
+        "policy_kwargs": {"features_extractor_kwargs": {"features_dim": config.cnn_features}},
+    }
+
+
 def train_sb3_expert(config: ExpertTrainConfig, run_dir: Path) -> tuple[Any, dict[str, Any]]:
     """Train SB3 PPO from scratch in ``run_dir``; returns the converted net and the run's steps and time."""
     run_dir.mkdir(parents=True, exist_ok=True)
     factories = [lambda rank=rank: make_training_env(config, rank) for rank in range(config.num_envs)]
     vec_env = SubprocVecEnv(factories) if config.asynchronous else DummyVecEnv(factories)
     vec_env.seed(config.seed)
-    actions = int(vec_env.action_space.n)  # type: ignore[attr-defined]
     model = PPO(
         "CnnPolicy",
         vec_env,
-        learning_rate=config.lr,
-        n_steps=config.rollout_steps,
-        batch_size=config.num_envs * config.rollout_steps // config.minibatches,
-        n_epochs=config.epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip,
-        ent_coef=config.entropy_coef / math.log(actions),
-        vf_coef=config.value_coef / 2,  # SB3's value loss is the squared error, the ppo backend's half of it
-        max_grad_norm=config.max_grad_norm,
-        policy_kwargs={"features_extractor_kwargs": {"features_dim": config.cnn_features}},
+        **sb3_ppo_settings(config, int(vec_env.action_space.n)),  # type: ignore[attr-defined]
         tensorboard_log=str(run_dir / "tensorboard"),
         seed=config.seed,
         device="cpu",
