@@ -67,10 +67,9 @@ is fired."""
 def distinct_actions(env_id: str) -> tuple[int, ...]:
     """The actions of a Procgen game that do something other than another action (no ``(key X)`` repeats)."""
     from gea.envs import spec
-    from gea.train.experts.ppo import DUPLICATE_ACTION
+    from gea.envs.adapters import procgen_games
 
-    names = spec(env_id).action.names  # type: ignore[union-attr]
-    return tuple(index for index, name in enumerate(names) if not DUPLICATE_ACTION.search(name))
+    return procgen_games.distinct_actions(spec(env_id).action.names)  # type: ignore[union-attr]
 
 
 def _frame_key(observation: dict[str, np.ndarray]) -> bytes:
@@ -152,7 +151,6 @@ class ProcgenSearchExpert:
         self.env_id = env_id
         self.actions = distinct_actions(env_id)
         self.settings = settings or SearchSettings()
-        self.patience = self.settings.patience
         self.rng = np.random.default_rng(seed)
         self.plan: list[int] = []
         self.failed_searches = 0
@@ -164,7 +162,8 @@ class ProcgenSearchExpert:
 
     def act(self, env: gym.Env[Any, Any], observation: dict[str, Any]) -> int:
         """The next step of the current plan; a new search when the plan is used up."""
-        if self.patience is not None and self.failed_searches >= self.patience:
+        patience = self.settings.patience
+        if patience is not None and self.failed_searches >= patience:
             return int(self.rng.choice(self.actions))
         if not self.plan:
             settings = self.settings

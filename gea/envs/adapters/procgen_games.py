@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,8 @@ PROCGEN_TIMEOUTS: dict[str, int] = {
 }
 """Steps after which Procgen ends an episode of each game (``Game::timeout``, the same in every mode)."""
 
+REPEATED_KEY = re.compile(r" \(key [A-Z]\)$")
+"""An action named ``<base> (key X)`` does what ``<base>`` does."""
 NATIVE_SIZE = (64, 64)
 """Procgen renders 64x64 frames; other ``image_size`` values are resized."""
 
@@ -167,6 +171,12 @@ def action_names(game: str) -> tuple[str, ...]:
     """The 15 action names of a Procgen game, in Procgen's action order."""
     keys = _KEY_ACTIONS.get(game, {})
     return _MOVES + tuple(keys.get(key, f"do nothing (key {key})") for key in _KEYS)
+
+
+def distinct_actions(names: Sequence[str]) -> tuple[int, ...]:
+    """Indices of the actions that do something no other action does: all but those named ``<base> (key X)``,
+    a key that repeats ``<base>`` (``action_names`` names Procgen's unused keys so)."""
+    return tuple(index for index, name in enumerate(names) if not REPEATED_KEY.search(name))
 
 
 def normalized_return(game: str, episode_return: float) -> float:

@@ -9,7 +9,6 @@ rerun continues from its newest checkpoint, and a run that already reached ``tot
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from gea.agents.small_nets import SmallActorCriticNet, SmallNetConfig
+from gea.envs.adapters.procgen_games import distinct_actions
 from gea.envs.registry import spec as env_spec
 from gea.errors import ConfigError
 from gea.files import atomic_write_json
@@ -34,8 +34,6 @@ from gea.train.ppo.run import make_rank_envs
 from gea.train.ppo.trainer import PPOTrainer
 
 TIME_FILE = "time.json"
-DUPLICATE_ACTION = re.compile(r" \(key [A-Z]\)$")
-"""An action named ``<base> (key X)`` does what ``<base>`` does (Procgen names its unused keys so)."""
 
 
 class FrameStackAgent:
@@ -179,7 +177,7 @@ def build_net(config: ExpertTrainConfig, image_shape: Sequence[int]) -> SmallAct
     shape = (height, width, channels * config.frame_stack)
     allowed = None
     if config.skip_duplicate_actions:
-        allowed = tuple(index for index, name in enumerate(action.names) if not DUPLICATE_ACTION.search(name))
+        allowed = distinct_actions(action.names)
     net_config = SmallNetConfig(
         config.encoder,  # type: ignore[arg-type]
         shape,
