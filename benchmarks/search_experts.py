@@ -6,10 +6,10 @@ same random agent and seeds as a trained expert's record, so the random columns 
 go to ``benchmarks/results/search_experts.json`` (one record per game, merged with earlier ones);
 ``benchmarks/experts.py report`` puts them in ``experts.md``.
 
-    python benchmarks/search_experts.py --games procgen:maze procgen:miner [--max-nodes N] [--episodes N]
+    python benchmarks/search_experts.py --games procgen:maze procgen:miner [--rollouts N] [--episodes N] ...
 
-``--max-nodes`` and ``--patience`` default to the game's settings in ``SEARCH_GAMES`` (``SearchSettings()`` for
-other games).
+``--max-nodes``, ``--patience``, ``--rollouts``, ``--horizon`` and ``--commit`` default to the game's settings in
+``SEARCH_GAMES`` (``SearchSettings()`` for other games).
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def main() -> int:
     parser.add_argument(
         "--rollouts", type=int, default=0, help="random shooting with this many futures (0: the game's)"
     )
-    parser.add_argument("--horizon", type=int, default=60, help="steps per simulated future (with --rollouts)")
-    parser.add_argument("--commit", type=int, default=20, help="steps played of the best future (with --rollouts)")
+    parser.add_argument("--horizon", type=int, default=0, help="steps per simulated future (0: the game's)")
+    parser.add_argument("--commit", type=int, default=0, help="steps played of the best future (0: the game's)")
     parser.add_argument("--episodes", type=int, default=0, help="held-out episodes (0: the recipe's eval_episodes)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -79,11 +79,12 @@ def main() -> int:
     for env_id in args.games:
         game = env_id.removeprefix("procgen:")
         settings = SEARCH_GAMES.get(game, SearchSettings())
-        settings = settings._replace(
-            max_nodes=args.max_nodes or settings.max_nodes, patience=args.patience or settings.patience
-        )
-        if args.rollouts:
-            settings = settings._replace(rollouts=args.rollouts, horizon=args.horizon, commit=args.commit)
+        chosen = {
+            name: getattr(args, name)
+            for name in ("max_nodes", "patience", "rollouts", "horizon", "commit")
+            if getattr(args, name)
+        }
+        settings = settings._replace(**chosen)
         record = score(env_id, settings, args.episodes, not args.no_progress)
         evaluation = record["evaluation"]
         low, high = evaluation["difference"]["ci95"]
